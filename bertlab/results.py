@@ -1,0 +1,95 @@
+"""Headline metrics of a run, written as JSON that sweeps, reports and graders read.
+
+A notebook calls `start(...)` in its second cell and `record(name, value)` for each
+headline number. When the notebook's `metrics_path` parameter is set, the JSON is rewritten
+there atomically (write a temporary file, then rename) after every record, so an interrupted
+run still leaves a valid file. Shape: a flat ``{name: number}`` plus ``"_meta"``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bertlab.errors import ParameterError
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+_metrics: dict[str, float] = {}
+_meta: dict[str, Any] = {}
+_path: Path | None = None
+_t0 = time.perf_counter()
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
+    """Write `obj` as JSON to `path` so that readers never see a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def start(notebook: str, profile: str, seed: int, metrics_path: str = "", **extra: Any) -> None:
+    """Begin a run: forget earlier metrics and remember where (and whether) to write them."""
+    global _path, _t0
+    from bertlab.env import pick_device, versions
+
+    _metrics.clear()
+    _meta.clear()
+    _meta.update(
+        notebook=notebook,
+        profile=profile,
+        seed=seed,
+        device=pick_device("auto").type,
+        versions=versions(),
+        **extra,
+    )
+    _path = Path(metrics_path).expanduser() if metrics_path else None
+    _t0 = time.perf_counter()
+    _flush()
+
+
+def record(name: str, value: float) -> float:
+    """Record one headline metric, e.g. ``record("test_accuracy", 0.91)``; returns `value`.
+
+    Names are snake_case with the split first: test_accuracy, validation_loss,
+    challenge_accuracy, train_samples_per_s, tokens_per_s, mfu, peak_memory_gb.
+    """
+    if not _NAME.match(name):
+        raise ParameterError(f"Metric name {name!r} must be snake_case, like test_accuracy.")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ParameterError(f"Metric {name} must be a finite number, not {value!r}.")
+    _metrics[name] = number
+    _flush()
+    return value
+
+
+def metrics() -> dict[str, Any]:
+    """The metrics so far, with ``_meta`` (including seconds since `start`)."""
+    return {**_metrics, "_meta": {**_meta, "seconds": round(time.perf_counter() - _t0, 2)}}
+
+
+def _flush() -> None:
+    if _path is not None:
+        write_json_atomic(_path, metrics())
+
+
+def load(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a metrics JSON written by `record`."""
+    with open(path) as f:
+        return json.load(f)
