@@ -1,0 +1,41 @@
+"""Exercises of notebook 00 (setup): a first taste of the self-checks.
+
+00.1 cosine similarity of two vectors (how sentence embeddings are compared in 06);
+00.2 a whitespace tokenizer (the baseline that WordPiece improves on in 05).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bertlab import check
+
+
+@check.register("00.1", "cosine similarity of two vectors", "cosine_similarity")
+def check_cosine_similarity(cosine_similarity) -> None:
+    cases = [
+        ([1.0, 0.0], [0.0, 1.0]),  # orthogonal: 0
+        ([1.0, 2.0, 3.0], [2.0, 4.0, 6.0]),  # same direction, different length: 1
+        ([1.0, -2.0], [-1.0, 2.0]),  # opposite: -1
+        ([0.5, 1.5, -2.0, 3.0], [4.0, -1.0, 0.25, 2.0]),
+    ]
+    for a, b in cases:
+        x, y = np.array(a), np.array(b)
+        expected = float(x @ y / (np.linalg.norm(x) * np.linalg.norm(y)))
+        answer = cosine_similarity(x, y)
+        if not check.is_close_number(answer):
+            raise check.CheckFailed("00.1", f"return one number, not {type(answer).__name__}.")
+        check.close("00.1", float(answer), expected, what=f"cosine_similarity({a}, {b})")
+
+
+@check.register("00.2", "a whitespace tokenizer", "simple_tokenize")
+def check_simple_tokenize(simple_tokenize) -> None:
+    cases = {
+        "Hello world": ["hello", "world"],
+        "  BERT reads\tWHOLE sentences\n": ["bert", "reads", "whole", "sentences"],
+        "": [],
+    }
+    for text, expected in cases.items():
+        answer = simple_tokenize(text)
+        check.equal("00.2", list(answer) if isinstance(answer, tuple) else answer, expected,
+                    what=f"simple_tokenize({text!r})")
