@@ -290,8 +290,7 @@ class Pretrained(nn.Module):
         model = cls(config)
         model.load_checked(read_weights(model_folder(name)))
         if model.newly_initialised:
-            modules = sorted({k.rsplit(".", 1)[0] for k in model.newly_initialised})
-            print(f"{cls.__name__}: new weights, not in the checkpoint: {', '.join(modules)}.")
+            print(f"{cls.__name__}: new weights, not in the checkpoint: {model._new_modules()}.")
         return model.eval()
 
     def load_checked(self, state: dict[str, torch.Tensor]) -> None:
@@ -320,6 +319,12 @@ class Pretrained(nn.Module):
             )
         self.load_state_dict(state, strict=False)
         self.newly_initialised = missing
+
+    def _new_modules(self) -> str:
+        """The newly initialised weights, grouped by module: "cls.predictions.transform.dense, ..."."""
+        leaves = {n for n, m in self.named_modules() if not list(m.children())}
+        names = {k.rsplit(".", 1)[0] if k.rsplit(".", 1)[0] in leaves else k for k in self.newly_initialised}
+        return ", ".join(sorted(names))
 
     def _normalise_keys(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Drop known buffers and other heads' weights; add or strip the "bert." prefix."""

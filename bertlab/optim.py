@@ -165,11 +165,12 @@ def warmup_linear(step: int, warmup_steps: int, total_steps: int) -> float:
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
-    """0 -> 1 linearly over `warmup_steps`, then half a cosine from 1 down to 0."""
+    """0 -> 1 linearly over `warmup_steps`, then half a cosine from 1 down to 0 at
+    `total_steps` (where it stays; transformers' version would rise again)."""
     if step < warmup_steps:
         return step / max(1, warmup_steps)
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return 0.5 * (1.0 + math.cos(math.pi * progress))  # stays 0 after total_steps
 
 
 SCHEDULES = {"linear": warmup_linear, "cosine": warmup_cosine}

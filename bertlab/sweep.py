@@ -1,0 +1,281 @@
+"""``python -m bertlab sweep NOTEBOOK --grid lr=1e-5,3e-5 --grid seed=0,1 [-p name value]``.
+
+A grid of papermill runs of one notebook: every grid point is one run, its executed
+notebook and metrics JSON under ``runs/<sweep-name>/<point>/``. Names and values are
+checked against the notebook's parameters cell before anything runs. ``--jobs N`` runs N
+points at a time, each kernel with the CPU threads divided between them. At the end: a
+``summary.csv``, a plot of one metric against each swept parameter (mean and spread over
+seeds), and a self-contained ``report.html``. Rerunning with the same arguments skips the
+points that already finished, so an interrupted sweep picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import os
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from bertlab import notebooks, report, results, runner
+from bertlab.errors import ParameterError
+from bertlab.plots import PALETTE
+
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                     "NUMEXPR_NUM_THREADS")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("notebook", help="a notebook path, or its number such as 03")
+    parser.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...",
+                        help="a swept parameter and its values (repeatable)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                        metavar=("NAME", "VALUE"), help="a fixed parameter (repeatable)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
+    parser.add_argument("--metric", default="", help="metric to plot (default: the first recorded)")
+    parser.add_argument("--name", default="", help="sweep folder under runs/ (default: from the grid)")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+
+
+def parse_grid(items: list[str]) -> dict[str, list[str]]:
+    """``["lr=1e-5,3e-5", "seed=0,1"]`` -> ``{"lr": ["1e-5", "3e-5"], "seed": ["0", "1"]}``."""
+    if not items:
+        raise ParameterError("The grid is empty: give at least one --grid NAME=V1,V2,... such as --grid lr=1e-5,3e-5.")
+    grid: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ParameterError(f"--grid {item!r} must look like NAME=V1,V2,... such as lr=1e-5,3e-5.")
+        listed = [v.strip() for v in values.split(",") if v.strip()]
+        if not listed:
+            raise ParameterError(f"--grid {item!r} lists no values; give them as {name}=V1,V2,...")
+        if name in grid:
+            raise ParameterError(f"--grid names {name} twice; list all its values in one --grid.")
+        grid[name] = list(dict.fromkeys(listed))  # drop repeated values, keep the order
+    return grid
+
+
+def point_name(point: dict[str, str]) -> str:
+    """A folder name for one grid point, such as ``lr=3e-05_seed=1``."""
+    return "_".join(f"{k}={re.sub(r'[^A-Za-z0-9.+-]', '-', v)}" for k, v in point.items())
+
+
+def check_arguments(path: Path, grid: dict[str, list[str]], fixed: dict[str, str]) -> dict[str, list[Any]]:
+    """Check every name and value against the notebook; return the grid's typed values."""
+    declared = notebooks.parameters(path)
+    if "metrics_path" not in declared:
+        raise ParameterError(f"{path.name} has no metrics_path parameter, so a sweep cannot collect its metrics.")
+    for name in ("metrics_path", *fixed):
+        if name in grid:
+            raise ParameterError(f"{name} is both swept (--grid) and fixed (-p); keep one.")
+    if "metrics_path" in fixed:
+        raise ParameterError("A sweep sets metrics_path itself (runs/<sweep>/<point>/metrics.json); drop -p metrics_path.")
+    notebooks.cast_parameters(path, fixed)
+    return {name: [notebooks.cast_parameters(path, {name: v})[name] for v in values]
+            for name, values in grid.items()}
+
+
+def _limit_threads(threads: int) -> None:
+    """Pool initializer: the kernels this worker starts inherit these variables."""
+    for var in _THREAD_VARIABLES:
+        os.environ[var] = str(threads)
+
+
+def _run_point(path: str, given: dict[str, str], point_dir: str, timeout: int) -> dict:
+    return runner.run(path, given, timeout=timeout, run_dir=Path(point_dir))
+
+
+def _finished(point_dir: Path, given: dict[str, str]) -> dict | None:
+    """The earlier result of this point if it ran cleanly with the same parameters."""
+    try:
+        done = json.loads((point_dir / "point.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if done.get("parameters") != given or not done.get("ok") or not (point_dir / "metrics.json").exists():
+        return None
+    return done
+
+
+def _metrics(point_dir: Path) -> dict[str, float]:
+    try:
+        found = results.load(point_dir / "metrics.json")
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in found.items() if not k.startswith("_") and isinstance(v, int | float)}
+
+
+def _run_all(path: Path, todo: list[tuple[int, dict, Path]], jobs: int, timeout: int,
+             on_done: Any) -> None:
+    if jobs == 1:
+        for index, given, point_dir in todo:
+            on_done(index, given, point_dir, _run_point(str(path), given, str(point_dir), timeout))
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_limit_threads, initargs=(threads,)) as pool:
+        futures = {pool.submit(_run_point, str(path), given, str(point_dir), timeout):
+                   (index, given, point_dir) for index, given, point_dir in todo}
+        for future in as_completed(futures):
+            index, given, point_dir = futures[future]
+            on_done(index, given, point_dir, future.result())
+
+
+def sweep(notebook: str, grid_items: list[str], fixed: dict[str, str] | None = None, jobs: int = 1,
+          metric: str = "", name: str = "", timeout: int = 1800, runs: Path | None = None) -> dict:
+    """Run the grid; return {"dir", "rows", "metric", "summary", "plot", "report"}."""
+    fixed = dict(fixed or {})
+    path = notebooks.find(notebook)
+    grid = parse_grid(grid_items)
+    if jobs < 1:
+        raise ParameterError(f"--jobs must be at least 1, not {jobs}.")
+    typed = check_arguments(path, grid, fixed)
+    name = name or f"{path.stem}-sweep-{'-'.join(grid)}"
+    if not re.fullmatch(r"[A-Za-z0-9._=+-]+", name):
+        raise ParameterError(f"The sweep name {name!r} may hold only letters, digits and . _ = + -.")
+    sweep_dir = (runs or notebooks.RUNS) / name
+    points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    rows: list[dict] = [{} for _ in points]
+    todo = []
+
+    def record(index: int, given: dict, point_dir: Path, result: dict, skipped: bool = False) -> None:
+        point = points[index]
+        values = dict(zip(grid, (typed[k][grid[k].index(v)] for k, v in point.items())))
+        rows[index] = {"point": point_name(point), **values, "ok": result["ok"],
+                       "seconds": result["seconds"], "error": result["error"],
+                       **_metrics(point_dir)}
+        if not skipped:
+            results.write_json_atomic(point_dir / "point.json", {
+                "parameters": given, "ok": result["ok"], "seconds": result["seconds"],
+                "error": result["error"]})
+        state = "done earlier, skipped" if skipped else (
+            f"ok in {result['seconds']} s" if result["ok"] else f"FAILED: {result['error']}")
+        print(f"[{sum(bool(r) for r in rows)}/{len(points)}] {point_name(point)}: {state}", flush=True)
+
+    for index, point in enumerate(points):
+        given = {**fixed, **point}
+        point_dir = sweep_dir / point_name(point)
+        done = _finished(point_dir, given)
+        if done:
+            record(index, given, point_dir, done, skipped=True)
+        else:
+            todo.append((index, given, point_dir))
+    _run_all(path, todo, jobs, timeout, record)
+    return _write_outputs(path, sweep_dir, grid, typed, fixed, rows, metric)
+
+
+def _write_outputs(path: Path, sweep_dir: Path, grid: dict, typed: dict, fixed: dict,
+                   rows: list[dict], metric: str) -> dict:
+    metric_names = list(dict.fromkeys(k for r in rows for k in r
+                                      if k not in ("point", "ok", "seconds", "error", *grid)))
+    columns = ["point", *grid, "ok", "seconds", "error", *metric_names]
+    summary = sweep_dir / "summary.csv"
+    with open(summary, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    metric = metric or (metric_names[0] if metric_names else "")
+    plot = None
+    if metric in metric_names:
+        plot = sweep_dir / f"{metric}.png"
+        comparison_figure(rows, typed, metric).savefig(plot, dpi=110, bbox_inches="tight")
+    table = [[r.get(c, "") for c in columns] for r in rows]
+    settings = [[k, ", ".join(report.fmt(v) for v in vs)] for k, vs in typed.items()]
+    settings += [[k, f"{v} (fixed)"] for k, v in fixed.items()]
+    sections = [
+        ("Parameters", report.html_table(["parameter", "values"], settings)),
+        (f"{metric} against each swept parameter",
+         report.image_html(plot.read_bytes(), metric) if plot else
+         f"<p>No run recorded the metric {metric or '(none)'}.</p>"),
+        ("Runs", report.html_table(columns, table)),
+    ]
+    html = report.write_html(sweep_dir / "report.html", f"Sweep of {path.stem}", sections)
+    return {"dir": sweep_dir, "rows": rows, "metric": metric, "metric_names": metric_names,
+            "summary": summary, "plot": plot, "report": html}
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def comparison_figure(rows: list[dict], typed: dict[str, list[Any]], metric: str) -> Any:
+    """One panel per swept parameter (seed only when it is the only one): the metric's mean
+    over seeds (a line per setting of the other parameters), the spread as error bars
+    (standard deviation) and each run as a faint dot."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    swept = [p for p in typed if p != "seed"] or list(typed)
+    fig, axes = plt.subplots(1, len(swept), figsize=(5.2 * len(swept), 3.8), squeeze=False)
+    done = [r for r in rows if r.get("ok") and metric in r]
+    for ax, p in zip(axes[0], swept):
+        values = typed[p]
+        numeric = all(_is_number(v) for v in values)
+        xs = {v: (v if numeric else i) for i, v in enumerate(values)}
+        others = [q for q in swept if q != p]
+        groups: dict[tuple, dict[Any, list[float]]] = defaultdict(lambda: defaultdict(list))
+        for r in done:
+            key = tuple(r[q] for q in others)
+            groups[key][r[p]].append(float(r[metric]))
+        if len(groups) > len(PALETTE):  # too many lines: average over the others too
+            merged: dict[Any, list[float]] = defaultdict(list)
+            for g in groups.values():
+                for v, ys in g.items():
+                    merged[v] += ys
+            groups = {("mean over the other parameters",): merged}
+            others = []
+        for k, (key, by_value) in enumerate(sorted(groups.items(), key=lambda kv: str(kv[0]))):
+            color = PALETTE[k % len(PALETTE)]
+            order = [v for v in values if v in by_value]
+            x = [xs[v] for v in order]
+            means = [float(np.mean(by_value[v])) for v in order]
+            spread = [float(np.std(by_value[v])) for v in order]
+            label = ", ".join(f"{q}={report.fmt(v)}" for q, v in zip(others, key)) if others else (
+                key[0] if key and isinstance(key[0], str) else None)
+            ax.errorbar(x, means, yerr=spread, color=color, marker="o", capsize=4, label=label)
+            for v in order:
+                ax.scatter([xs[v]] * len(by_value[v]), by_value[v], color=color, alpha=0.35, s=14)
+        if numeric and min(values) > 0 and max(values) / min(values) >= 50:
+            ax.set_xscale("log")
+        if not numeric:
+            ax.set_xticks(range(len(values)), [report.fmt(v) for v in values])
+        ax.set_xlabel(p)
+        ax.set_ylabel(metric)
+        seeds = " (mean ± std over seeds)" if "seed" in typed and p != "seed" else ""
+        ax.set_title(f"{metric} vs {p}{seeds}", fontsize=10)
+        if any(line.get_label() and not line.get_label().startswith("_") for line in ax.get_lines()):
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def main(args: argparse.Namespace) -> int:
+    out = sweep(args.notebook, args.grid, dict(args.parameter), jobs=args.jobs, metric=args.metric,
+                name=args.name, timeout=args.timeout)
+    rows, metric = out["rows"], out["metric"]
+    columns = ["point", "ok", "seconds"] + ([metric] if metric in out["metric_names"] else [])
+    print(report.text_table(columns, [[r.get(c, "") for c in columns] for r in rows]))
+    failed = [r["point"] for r in rows if not r["ok"]]
+    cwd = Path.cwd()
+
+    def show(p: Path) -> str:
+        return str(p.relative_to(cwd)) if p.is_relative_to(cwd) else str(p)
+
+    print(f"{len(rows) - len(failed)} of {len(rows)} runs ok; summary: {show(out['summary'])}; "
+          + (f"plot: {show(out['plot'])}; " if out["plot"] else "") + f"report: {show(out['report'])}")
+    if args.metric and args.metric not in out["metric_names"]:
+        raise ParameterError(f"No run recorded the metric {args.metric!r}; recorded: "
+                             f"{', '.join(out['metric_names']) or 'none'}.")
+    if failed:
+        print(f"failed: {', '.join(failed)} (see their notebooks under {show(out['dir'])})")
+    return 1 if failed else 0

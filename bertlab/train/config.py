@@ -1,0 +1,108 @@
+"""`TrainConfig`: every setting of a fine-tuning run in one small, checked dataclass.
+
+Derived in notebook 11. The field names are the ones a person types everywhere: notebook
+parameters, ``python -m bertlab finetune`` flags (``--max-length`` or ``--max_length``) and
+this dataclass. `validate` checks every value and raises one clear sentence for a bad one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from bertlab import params
+from bertlab.env import DEVICES
+from bertlab.errors import ParameterError
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+# One line of help per field: `python -m bertlab finetune --help` prints these.
+HELP = {
+    "model": 'model name: "minilm" (bundled), a local model folder, or a Hugging Face name',
+    "dataset": 'data source: "reviews" (bundled), a local folder or file, or "hf:glue/sst2"',
+    "max_length": "longest sequence in tokens; longer texts are truncated",
+    "batch_size": "examples per micro-batch on each process",
+    "lr": "peak learning rate of AdamW (2e-5 to 5e-5 for full BERT fine-tuning)",
+    "num_epochs": "passes over the training data",
+    "warmup_ratio": "fraction of the optimizer steps spent warming the learning rate up from 0",
+    "weight_decay": "AdamW weight decay (never applied to biases and LayerNorm weights)",
+    "grad_accum": "micro-batches accumulated per optimizer step",
+    "max_grad_norm": "clip the global gradient norm to this (0 = no clipping)",
+    "precision": "auto (bf16 where supported, else fp16 with a grad scaler on CUDA), fp32, bf16, fp16",
+    "bucketing": "group examples of similar length into batches (less padding)",
+    "compile": "wrap the model in torch.compile",
+    "eval_every": "evaluate (and checkpoint) every N optimizer steps; 0 = at the end of each epoch",
+    "output_dir": 'folder for checkpoints: last/ (resumable) and best/ ("" = none)',
+    "resume": "continue from output_dir/last when it exists",
+    "seed": "seed for the weights of the new head, dropout and the batch order",
+    "device": "auto, cpu, cuda or mps",
+    "max_train_examples": "use only the first N training examples (0 = all)",
+    "max_eval_examples": "evaluate on only the first N examples of each split (0 = all)",
+    "max_steps": "stop after N optimizer steps (0 = num_epochs full passes)",
+}
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one fine-tuning run (see `HELP` for each field)."""
+
+    model: str = "minilm"
+    dataset: str = "reviews"
+    max_length: int = 128
+    batch_size: int = 32
+    lr: float = 5e-5
+    num_epochs: int = 3
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    grad_accum: int = 1
+    max_grad_norm: float = 1.0
+    precision: str = "auto"
+    bucketing: bool = True
+    compile: bool = False
+    eval_every: int = 0
+    output_dir: str = ""
+    resume: bool = False
+    seed: int = 0
+    device: str = "auto"
+    max_train_examples: int = 0
+    max_eval_examples: int = 0
+    max_steps: int = 0
+
+    def validate(self) -> TrainConfig:
+        """Check every field; raise `ParameterError` with one sentence for a bad value."""
+        params.text("model", self.model, allow_empty=False)
+        params.text("dataset", self.dataset, allow_empty=False)
+        params.integer("max_length", self.max_length, minimum=8, maximum=8192)
+        params.integer("batch_size", self.batch_size, minimum=1)
+        params.number("lr", self.lr, positive=True, maximum=1.0)
+        params.integer("num_epochs", self.num_epochs, minimum=1)
+        params.number("warmup_ratio", self.warmup_ratio, minimum=0.0, maximum=1.0)
+        params.number("weight_decay", self.weight_decay, minimum=0.0)
+        params.integer("grad_accum", self.grad_accum, minimum=1)
+        params.number("max_grad_norm", self.max_grad_norm, minimum=0.0)
+        params.choice("precision", self.precision, PRECISIONS)
+        for name in ("bucketing", "compile", "resume"):
+            params.choice(name, getattr(self, name), (True, False))
+        params.integer("eval_every", self.eval_every, minimum=0)
+        params.text("output_dir", self.output_dir)
+        if self.resume and not self.output_dir:
+            raise ParameterError("Parameter resume needs an output_dir to resume from; set output_dir or resume=False.")
+        params.integer("seed", self.seed, minimum=0)
+        params.choice("device", self.device, DEVICES)
+        params.integer("max_train_examples", self.max_train_examples, minimum=0)
+        params.integer("max_eval_examples", self.max_eval_examples, minimum=0)
+        params.integer("max_steps", self.max_steps, minimum=0)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as a plain dict (for checkpoints and metrics files)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build a config from a dict, rejecting unknown names with the list of known ones."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ParameterError(f"There is no setting {unknown[0]!r}; the settings are: {', '.join(sorted(known))}.")
+        return cls(**values).validate()

@@ -1,0 +1,168 @@
+import csv
+import json
+from collections import Counter
+
+import pytest
+import torch
+
+from bertlab import data, hub
+from bertlab.errors import DataError
+from bertlab.synth import corpus as corpus_gen
+from bertlab.synth import reviews as reviews_gen
+
+
+@pytest.fixture(scope="module")
+def reviews():
+    return data.load_text_dataset("reviews")
+
+
+def test_reviews_sizes_labels_and_challenge(reviews):
+    assert (len(reviews.train), len(reviews.validation), len(reviews.test)) == (4000, 500, 1000)
+    assert reviews.label_names == ["negative", "positive"] and reviews.eval_split == "test"
+    for split in (reviews.train, reviews.validation, reviews.test):
+        counts = Counter(ex.label for ex in split)
+        assert counts[0] == counts[1]
+    assert reviews.challenge and all(ex.group in {"negation", "contrast"} for ex in reviews.challenge)
+    assert set(reviews.challenge) <= set(reviews.test)
+
+
+def test_no_template_or_sentence_leaks_across_splits():
+    folder = data.DATA_DIR / "reviews"
+    templates, texts = {}, {}
+    for split in ("train", "validation", "test"):
+        with open(folder / f"{split}.tsv", newline="") as f:
+            rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+        templates[split] = {r["template"] for r in rows}
+        texts[split] = {r["text"] for r in rows}
+        assert len(texts[split]) == len(rows)
+    for a, b in (("train", "validation"), ("train", "test"), ("validation", "test")):
+        assert not templates[a] & templates[b], f"templates shared by {a} and {b}"
+        assert not texts[a] & texts[b], f"sentences shared by {a} and {b}"
+
+
+def test_committed_data_equals_a_fresh_generation(tmp_path):
+    from bertlab.synth.__main__ import write_corpus, write_reviews
+
+    write_reviews(tmp_path / "reviews")
+    write_corpus(tmp_path / "corpus")
+    for rel in ("reviews/train.tsv", "reviews/validation.tsv", "reviews/test.tsv", "corpus/corpus.txt"):
+        assert (tmp_path / rel).read_bytes() == (data.DATA_DIR / rel).read_bytes(), rel
+    assert reviews_gen.generate(1) != reviews_gen.generate(2)
+    assert corpus_gen.generate(num_documents=3) == corpus_gen.generate(num_documents=3)
+
+
+def test_bag_of_words_fails_on_challenge(reviews):
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vec = CountVectorizer()
+    X = vec.fit_transform([ex.text for ex in reviews.train])
+    clf = LogisticRegression(max_iter=1000).fit(X, [ex.label for ex in reviews.train])
+
+    def accuracy(examples):
+        pred = clf.predict(vec.transform([ex.text for ex in examples]))
+        return (pred == [ex.label for ex in examples]).mean()
+
+    assert accuracy(reviews.challenge) < 0.6  # words alone are not enough
+
+
+def test_corpus_documents():
+    docs = data.load_corpus()
+    assert len(docs) == corpus_gen.NUM_DOCUMENTS
+    assert all(len(doc) >= 4 for doc in docs) and docs[0][0].endswith(".")
+
+
+def _write_tsv(path, header, rows):
+    path.write_text("\t".join(header) + "\n" + "".join("\t".join(r) + "\n" for r in rows))
+
+
+def test_glue_style_folder_with_string_labels_and_unlabelled_test(tmp_path, capsys):
+    # The GLUE layout: train.tsv and dev.tsv with a header, test.tsv without labels.
+    _write_tsv(tmp_path / "train.tsv", ["sentence", "label"],
+               [["a \"quoted\" gem of a film", "pos"], ["dull and slow", "neg"], ["it's great", "pos"]])
+    _write_tsv(tmp_path / "dev.tsv", ["sentence", "label"], [["not bad at all", "pos"], ["awful", "neg"]])
+    _write_tsv(tmp_path / "test.tsv", ["index", "sentence"], [["0", "what a ride"], ["1", "meh"]])
+    ds = data.load_text_dataset(str(tmp_path))
+    assert ds.label_names == ["neg", "pos"]
+    assert ds.train[0] == data.Example('a "quoted" gem of a film', 1)
+    assert [ex.label for ex in ds.validation] == [1, 0]
+    assert [ex.label for ex in ds.test] == [-1, -1]
+    assert ds.eval_split == "validation" and "no labels" in capsys.readouterr().out
+    assert ds.challenge is None
+
+
+def test_missing_column_names_file_and_line(tmp_path):
+    _write_tsv(tmp_path / "train.tsv", ["sentence", "label"], [["fine", "1"], ["no label here"], ["ok", "0"]])
+    with pytest.raises(DataError, match=r"train.tsv, line 3: expected 2 columns"):
+        data.load_text_dataset(str(tmp_path))
+    (tmp_path / "train.tsv").write_text("sentence\tlabel\nfine\t1\n\t0\n")
+    with pytest.raises(DataError, match=r"train.tsv, line 3: the sentence column is missing or empty"):
+        data.load_text_dataset(str(tmp_path))
+
+
+def test_single_csv_gets_a_stratified_split(tmp_path):
+    path = tmp_path / "mine.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        for i in range(100):
+            writer.writerow([f"sentence number {i}, with a comma", i % 2])
+    ds = data.load_text_dataset(str(path), seed=3)
+    assert (len(ds.train), len(ds.validation), len(ds.test)) == (80, 10, 10)
+    assert Counter(ex.label for ex in ds.test) == {0: 5, 1: 5}
+    assert ds.label_names == ["0", "1"]
+    again = data.load_text_dataset(str(path), seed=3)
+    assert again.test == ds.test
+
+
+def test_jsonl_with_split_column_and_bad_line(tmp_path):
+    path = tmp_path / "d.jsonl"
+    rows = [{"text": "good", "label": "positive", "split": "train"},
+            {"text": "bad", "label": "negative", "split": "train"},
+            {"text": "fine", "label": "positive", "split": "validation"},
+            {"text": "awful", "label": "negative", "split": "test"},
+            {"text": "tricky", "label": "negative", "split": "challenge"}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    ds = data.load_text_dataset(str(path))
+    assert [len(ds.train), len(ds.validation), len(ds.test), len(ds.challenge)] == [2, 1, 1, 1]
+    path.write_text(json.dumps(rows[0]) + "\n{not json\n")
+    with pytest.raises(DataError, match=r"d.jsonl, line 2: not valid JSON"):
+        data.load_text_dataset(str(path))
+
+
+@pytest.mark.parametrize("source, message", [
+    ("no/such/place.tsv", "No dataset"),
+    ("", "non-empty"),
+])
+def test_bad_sources(source, message):
+    with pytest.raises(DataError, match=message):
+        data.load_text_dataset(source)
+
+
+def test_bad_suffix_and_missing_train(tmp_path):
+    (tmp_path / "x.txt").write_text("hello")
+    with pytest.raises(DataError, match="use .csv, .tsv or .jsonl"):
+        data.load_text_dataset(str(tmp_path / "x.txt"))
+    with pytest.raises(DataError, match="has no train file"):
+        data.load_text_dataset(str(tmp_path))
+
+
+def test_hub_source_offline_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DataError, match="offline"):
+        data.load_text_dataset("hf:glue/sst2")
+
+
+def test_collator_pads_to_the_longest_and_matches_the_tokenizer(reviews):
+    tok = hub.load_tokenizer("minilm")
+    batch = reviews.train[:8]
+    out = data.Collator(tok, max_length=64)(batch)
+    lengths = [len(tok(ex.text)["input_ids"]) for ex in batch]
+    assert out["input_ids"].shape == (8, max(lengths))
+    assert out["attention_mask"].sum(1).tolist() == lengths
+    assert "token_type_ids" in out and out["labels"].tolist() == [ex.label for ex in batch]
+    short = data.Collator(tok, max_length=5)(batch)
+    assert short["input_ids"].shape[1] == 5
+    full = data.Collator(tok, max_length=32, pad_to_max_length=True)(batch)
+    assert full["input_ids"].shape == (8, 32) and full["input_ids"].dtype == torch.long

@@ -1,0 +1,48 @@
+import pytest
+import torch
+
+from bertlab import hub
+from bertlab.errors import ModelNotFoundError
+
+
+def test_bundled_names_resolve_to_the_package_folder():
+    path, local = hub.resolve("minilm")
+    assert local and path == hub.resolve("sentence-transformers/all-MiniLM-L6-v2")[0]
+    assert (hub.bundled_model_dir() / "model.safetensors").exists()
+
+
+def test_load_tokenizer_encoder_and_classifier_offline():
+    tok = hub.load_tokenizer("minilm")
+    enc = hub.load_encoder("minilm")
+    assert not enc.training
+    batch = tok(["the plot was gripping"], return_tensors="pt")
+    with torch.no_grad():
+        out = enc(**batch)
+    assert out.last_hidden_state.shape == (1, batch["input_ids"].shape[1], 384)
+    clf = hub.load_classifier("minilm", num_labels=3)
+    assert clf.config.num_labels == 3 and clf.classifier.out_features == 3
+
+
+def test_local_folder_roundtrip(tmp_path):
+    enc = hub.load_encoder("minilm")
+    enc.save_pretrained(tmp_path)
+    hub.load_tokenizer("minilm").save_pretrained(tmp_path)
+    again = hub.load_encoder(str(tmp_path))
+    for (name, a), (_, b) in zip(enc.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert hub.load_tokenizer(str(tmp_path)).tokenize("hello") == ["hello"]
+
+
+def test_offline_unknown_name_is_one_clear_sentence(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError) as info:
+        hub.load_encoder("bert-base-uncased")
+    message = str(info.value)
+    assert "offline" in message and '"minilm"' in message and "local model folder" in message
+
+
+def test_bad_folders(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        hub.load_encoder(str(tmp_path / "missing"))
+    with pytest.raises(ModelNotFoundError, match="no config.json"):
+        hub.load_encoder(str(tmp_path))

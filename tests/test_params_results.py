@@ -1,0 +1,53 @@
+import json
+import math
+
+import pytest
+
+from bertlab import params, results
+from bertlab.errors import ParameterError
+
+
+def test_params_accept_good_values():
+    assert params.choice("profile", "ci", ["ci", "laptop"]) == "ci"
+    assert params.integer("seed", 3, minimum=0) == 3
+    assert params.number("lr", 5e-5, positive=True) == 5e-5
+    assert params.text("model", "minilm", allow_empty=False) == "minilm"
+    assert params.by_profile("ci", ci=1, laptop=2) == 1
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: params.choice("profile", "big", ["ci", "laptop"]), "must be one of 'ci', 'laptop'"),
+    (lambda: params.integer("seed", "abc"), "seed must be a whole number"),
+    (lambda: params.integer("seed", True), "seed must be a whole number"),
+    (lambda: params.integer("seed", -1, minimum=0), "at least 0"),
+    (lambda: params.number("lr", 0.0, positive=True), "greater than 0"),
+    (lambda: params.number("lr", math.nan), "finite number"),
+    (lambda: params.text("model", "  ", allow_empty=False), "must not be empty"),
+    (lambda: params.by_profile("gpu", ci=1), "No setting for profile"),
+])
+def test_params_reject_bad_values_in_one_sentence(call, message):
+    with pytest.raises(ParameterError, match=message) as info:
+        call()
+    assert str(info.value).count(".") >= 1 and "\n" not in str(info.value)
+
+
+def test_record_writes_json_atomically(tmp_path):
+    path = tmp_path / "sub" / "metrics.json"
+    results.start("99_test", profile="ci", seed=1, metrics_path=str(path))
+    assert json.loads(path.read_text())["_meta"]["profile"] == "ci"
+    results.record("test_accuracy", 0.75)
+    results.record("tokens_per_s", 1234)
+    data = json.loads(path.read_text())
+    assert data["test_accuracy"] == 0.75 and data["tokens_per_s"] == 1234.0
+    assert data["_meta"]["seed"] == 1 and "seconds" in data["_meta"] and "torch" in data["_meta"]["versions"]
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_record_rejects_bad_names_and_values(tmp_path):
+    results.start("99_test", profile="ci", seed=0, metrics_path="")
+    with pytest.raises(ParameterError, match="snake_case"):
+        results.record("TestAccuracy", 1.0)
+    with pytest.raises(ParameterError, match="finite"):
+        results.record("test_loss", float("inf"))
+    assert results.record("test_loss", 0.5) == 0.5  # without a path nothing is written
+    assert results.metrics()["test_loss"] == 0.5

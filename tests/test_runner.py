@@ -1,0 +1,57 @@
+"""``python -m bertlab run``: parameters checked against the notebook, metrics where asked."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bertlab import notebooks
+from bertlab.errors import ParameterError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def bertlab(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "bertlab", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_run_writes_metrics_in_the_callers_directory(tmp_path):
+    done = bertlab("run", str(REPO / "notebooks/00_setup.ipynb"), "-p", "profile", "ci",
+                   "-p", "metrics_path", "out.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((tmp_path / "out.json").read_text())
+    assert metrics["_meta"]["profile"] == "ci" and metrics["similar_pair_cosine"] > metrics["unrelated_pair_cosine"]
+
+
+def test_a_typo_names_the_valid_parameters(tmp_path):
+    done = bertlab("run", "00", "-p", "profle", "ci", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "has no parameter 'profle'" in done.stderr and "profile, seed, metrics_path" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_wrong_type_names_the_expected_type(tmp_path):
+    done = bertlab("run", "00", "-p", "seed", "abc", cwd=tmp_path)
+    assert done.returncode == 2 and "seed expects int" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_missing_and_broken_notebooks(tmp_path):
+    with pytest.raises(ParameterError, match="no notebook numbered 42"):
+        notebooks.find("42")
+    with pytest.raises(ParameterError, match="does not exist"):
+        notebooks.find(tmp_path / "nope.ipynb")
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text("{not json")
+    with pytest.raises(ParameterError, match="not valid JSON"):
+        notebooks.find(broken)
+
+
+def test_parameters_are_read_with_types_and_help():
+    found = notebooks.parameters(notebooks.find("00"))
+    assert list(found)[:3] == ["profile", "seed", "metrics_path"]
+    assert found["seed"]["type"] == "int" and found["seed"]["default"] == 0
+    assert found["profile"]["help"]
+    assert notebooks.cast_parameters(notebooks.find("00"), {"seed": "5"}) == {"seed": 5}
