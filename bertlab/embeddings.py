@@ -17,7 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from bertlab import hub
+from bertlab import env, hub
 from bertlab.errors import ParameterError
 from bertlab.model import BertModel, model_folder
 
@@ -41,7 +41,7 @@ def load(model: str = "minilm") -> tuple[Any, BertModel, int]:
     max_length is the sentence-transformers setting of the model (256 for MiniLM) when the
     folder has one, else the number of positions the model knows.
     """
-    bert = BertModel.from_pretrained(model)
+    bert = BertModel.from_pretrained(model).to(env.pick_device("auto"))
     settings = model_folder(model) / "sentence_bert_config.json"
     max_length = bert.config.max_position_embeddings
     if settings.exists():
@@ -51,23 +51,26 @@ def load(model: str = "minilm") -> tuple[Any, BertModel, int]:
 
 @torch.no_grad()
 def encode(sentences: Sequence[str], model: str = "minilm", batch_size: int = 32) -> torch.Tensor:
-    """L2-normalised sentence embeddings (N, H) of `sentences`, on the CPU.
+    """L2-normalised sentence embeddings (N, H) of `sentences`, returned on the CPU.
 
-    Sentences are sorted by length before batching, so each batch pads little (dynamic
-    padding), and returned in the order given.
+    The model runs on the device `bertlab.env.pick_device("auto")` picks. Sentences are
+    sorted by length before batching, so each batch pads little (dynamic padding), and
+    returned in the order given.
     """
     if isinstance(sentences, str):
         sentences = [sentences]
     if batch_size < 1:
         raise ParameterError(f"batch_size must be at least 1, not {batch_size}.")
     tokenizer, bert, max_length = load(model)
+    device = next(bert.parameters()).device
     order = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))
     out = torch.empty(len(sentences), bert.config.hidden_size)  # (N, H)
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         batch = tokenizer([sentences[i] for i in idx], padding=True, truncation=True,
                           max_length=max_length, return_tensors="pt")
+        batch = {k: v.to(device) for k, v in batch.items()}
         hidden = bert(batch["input_ids"], batch.get("token_type_ids"), batch["attention_mask"])
         pooled = mean_pool(hidden.last_hidden_state, batch["attention_mask"])  # (b, H)
-        out[idx] = F.normalize(pooled, p=2, dim=-1)
+        out[idx] = F.normalize(pooled, p=2, dim=-1).cpu()
     return out

@@ -2,8 +2,8 @@
 
 Introduced in notebook 07 (attention); notebook 12 reuses `attention_maps` and
 `attention_figure`. The explorer is a text box (the sentence), a layer slider and a head
-slider above an `ipywidgets.Output` that shows a matplotlib heatmap with the inline
-backend, so it works offline and needs no ipympl. The callbacks are ordinary methods
+slider above an `ipywidgets.Output` that shows the matplotlib heatmap as a PNG (as the
+inline backend would), so it works offline and needs no ipympl. The callbacks are ordinary methods
 (`set_sentence`, `redraw`), so tests drive them without a kernel and read the figure.
 """
 
@@ -62,6 +62,17 @@ def attention_figure(tokens: list[str], weights: torch.Tensor, title: str = "", 
     return ax.figure
 
 
+def show(figure: Any) -> None:
+    """Display a bare matplotlib Figure in Jupyter as a PNG (works before pyplot is used)."""
+    import io
+
+    from IPython.display import Image, display
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    display(Image(data=buffer.getvalue(), format="png"))
+
+
 class AttentionExplorer:
     """Sentence, layer and head controls over an attention heatmap; show `explorer.widget`."""
 
@@ -94,14 +105,12 @@ class AttentionExplorer:
 
     def redraw(self) -> Any:
         """Draw the current layer and head in the output area; return the Figure."""
-        from IPython.display import display
-
         layer, head = self.controls["layer"].value, self.controls["head"].value
         self.figure = attention_figure(self.tokens, self.maps[layer, head],
                                        f"{self.model}: layer {layer}, head {head}")
         self.output.clear_output(wait=True)
         with self.output:
-            display(self.figure)
+            show(self.figure)
         return self.figure
 
 

@@ -19,7 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 RUNS = REPO / "runs"
 
-_CASTS = {"int": int, "float": float, "str": str, "bool": None}
+# The kernel's own start-up warnings (e.g. about local TCP transport) are noise for a learner.
+QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
 
 
 def find(notebook: str | os.PathLike) -> Path:
@@ -137,6 +138,7 @@ def execute(
         progress_bar=progress,
         execution_timeout=timeout,
         log_output=False,
+        extra_arguments=QUIET_KERNEL,
     )
 
 
@@ -147,7 +149,8 @@ def refresh(path: str | os.PathLike, timeout: int = 1800) -> None:
 
     nb = nbformat.read(str(path), as_version=4)
     client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+        nb, timeout=timeout, kernel_name="python3", extra_arguments=QUIET_KERNEL,
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
     )
     client.execute()
     nbformat.write(nb, str(path))

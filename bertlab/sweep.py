@@ -234,7 +234,9 @@ def comparison_figure(rows: list[dict], typed: dict[str, list[Any]], metric: str
                     merged[v] += ys
             groups = {("mean over the other parameters",): merged}
             others = []
-        for k, (key, by_value) in enumerate(sorted(groups.items(), key=lambda kv: str(kv[0]))):
+        # one line per setting of the others, in the order the grid lists their values
+        order_of = {key: tuple(typed[q].index(v) for q, v in zip(others, key)) for key in groups}
+        for k, (key, by_value) in enumerate(sorted(groups.items(), key=lambda kv: order_of[kv[0]])):
             color = PALETTE[k % len(PALETTE)]
             order = [v for v in values if v in by_value]
             x = [xs[v] for v in order]
@@ -253,7 +255,7 @@ def comparison_figure(rows: list[dict], typed: dict[str, list[Any]], metric: str
         ax.set_ylabel(metric)
         seeds = " (mean ± std over seeds)" if "seed" in typed and p != "seed" else ""
         ax.set_title(f"{metric} vs {p}{seeds}", fontsize=10)
-        if any(line.get_label() and not line.get_label().startswith("_") for line in ax.get_lines()):
+        if ax.get_legend_handles_labels()[1]:
             ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -9,6 +9,7 @@ methods (`update`, `redraw`), so tests call them without a kernel and read the l
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -80,8 +81,8 @@ class OptimizerExplorer:
             "momentum": w.FloatSlider(value=momentum, min=0.0, max=0.99, step=0.01, description="momentum"),
             "steps": w.IntSlider(value=steps, min=1, max=300, description="steps"),
         }
-        # A bare Figure (not pyplot): the inline backend never shows it by itself, so it
-        # appears once, inside the Output, each time it is redrawn.
+        # A bare Figure (not pyplot): no backend shows it by itself; `redraw` renders it to
+        # PNG inside the Output, so it appears once each time and works in any frontend.
         self.figure = Figure(figsize=(7, 4.5))
         ax = self.figure.subplots()
         s = self.surface
@@ -123,7 +124,7 @@ class OptimizerExplorer:
 
     def redraw(self) -> np.ndarray:
         """Recompute the path from the controls, move the line, show the figure again."""
-        from IPython.display import display
+        from IPython.display import Image, display
 
         v = self.values()
         path = trajectory(v["optimizer"], v["lr"], v["momentum"], v["steps"], self.surface_name)
@@ -135,8 +136,17 @@ class OptimizerExplorer:
                           + ("diverged" if diverged else f"loss {loss:.3g} after {v['steps']} steps"))
         self.output.clear_output(wait=True)
         with self.output:
-            display(self.figure)
+            display(Image(data=self.png(), format="png"))
         return path
+
+    def png(self) -> bytes:
+        """The figure as PNG bytes (rendered here, so no matplotlib backend setup is needed)."""
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png")
+        return buffer.getvalue()
+
+    def _repr_png_(self) -> bytes:  # Jupyter shows `explorer` as its current figure
+        return self.png()
 
 
 def optimizer_explorer(**settings: Any) -> OptimizerExplorer:

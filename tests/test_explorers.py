@@ -33,3 +33,10 @@ def test_sliders_and_text_box_redraw():
     explorer.controls["sentence"].value = "   "  # an empty box falls back to the example
     assert "animal" in explorer.tokens
     assert explorer.controls["layer"].max == 5 and explorer.controls["head"].max == 11
+
+
+def test_show_displays_a_png(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", shown.append)
+    explorers.show(explorers.attention_figure(["[CLS]", "hi", "[SEP]"], torch.eye(3), "t"))
+    assert len(shown) == 1 and shown[0].data[:4] == b"\x89PNG"

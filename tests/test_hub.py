@@ -46,3 +46,26 @@ def test_bad_folders(tmp_path):
         hub.load_encoder(str(tmp_path / "missing"))
     with pytest.raises(ModelNotFoundError, match="no config.json"):
         hub.load_encoder(str(tmp_path))
+
+
+def test_default_path_never_opens_a_network_connection(monkeypatch):
+    """With the offline variables unset, the bundled model and data still load without a socket."""
+    import socket
+
+    from bertlab import data
+
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args[1:] if len(args) > 1 else args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    tok = hub.load_tokenizer("minilm")
+    hub.load_encoder("minilm")
+    hub.load_classifier("minilm", num_labels=2)
+    hub.load_sentence_transformer("minilm")
+    ds = data.load_text_dataset("reviews")
+    assert tok(ds.train[0].text)["input_ids"][0] == tok.cls_token_id

@@ -92,3 +92,8 @@ def test_explorer_redraws_when_a_control_changes():
 def test_explorer_rejects_unknown_settings():
     with pytest.raises(ValueError, match="unknown setting"):
         widgets.optimizer_explorer().update(learning_rate=0.1)
+
+
+def test_explorer_renders_png_without_a_backend():
+    explorer = widgets.optimizer_explorer(steps=5)
+    assert explorer._repr_png_().startswith(b"\x89PNG\r\n\x1a\n")

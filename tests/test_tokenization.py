@@ -6,7 +6,13 @@ import torch
 from bertlab import hub
 from bertlab.data import load_corpus, load_text_dataset
 from bertlab.errors import ParameterError
-from bertlab.tokenization import WordPieceTokenizer, count_padding, normalize, pre_tokenize, wordpiece
+from bertlab.tokenization import (
+    WordPieceTokenizer,
+    count_padding,
+    normalize,
+    pre_tokenize,
+    wordpiece,
+)
 
 TRICKY = [
     "", "   ", "hello", "Héllo, wörld! naïve café", "unaffable 1234.56 $3,000 and 1st/2nd",

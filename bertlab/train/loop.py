@@ -324,7 +324,7 @@ class Trainer:
         self.meter.start()
         loss, lengths = self.step([self.train[i] for i in indices])
         if self.steps_run == 0:
-            self.meter.discard()  # the first step pays one-time costs (allocation, compilation)
+            self.meter.discard(lengths)  # the first step pays one-time costs (allocation, compilation)
         else:
             self.meter.stop()
             self.meter.add(lengths)

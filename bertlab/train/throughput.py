@@ -162,6 +162,7 @@ class Meter:
         self.samples = self.tokens = 0
         self.flops = self.seconds = 0.0
         self._t0: float | None = None
+        self.warmup: tuple[float, list[int]] | None = None
 
     def start(self) -> None:
         synchronize(self.device)
@@ -173,9 +174,11 @@ class Meter:
             self.seconds += time.perf_counter() - self._t0
             self._t0 = None
 
-    def discard(self) -> None:
-        """Forget the stretch begun by `start` (e.g. a warm-up step)."""
+    def discard(self, lengths: Sequence[int]) -> None:
+        """Keep the stretch begun by `start` apart (a warm-up step); used only if nothing else is timed."""
         synchronize(self.device)
+        if self._t0 is not None:
+            self.warmup = (time.perf_counter() - self._t0, list(lengths))
         self._t0 = None
 
     def add(self, lengths: Sequence[int]) -> None:
@@ -184,7 +187,13 @@ class Meter:
         self.flops += training_flops(self.model, lengths)
 
     def summary(self, world_size: int = 1) -> dict[str, Any]:
-        """samples/s, tokens/s, TFLOP/s, MFU (None where the peak is unknown), peak memory."""
+        """samples/s, tokens/s, TFLOP/s, MFU (None where the peak is unknown), peak memory.
+
+        A run of one step has only its warm-up step to go by; that one is used then.
+        """
+        if self.samples == 0 and self.warmup is not None:
+            self.seconds = self.warmup[0]
+            self.add(self.warmup[1])
         seconds = max(self.seconds, 1e-9)
         flops_per_s = self.flops * world_size / seconds
         peak, peak_label = peak_flops(self.device, self.precision)

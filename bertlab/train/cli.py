@@ -1,0 +1,70 @@
+"""``python -m bertlab finetune --model ... --dataset ... [options]``: `fit` as a script.
+
+Derived in notebook 11. Every `TrainConfig` field is a flag of the same name
+(``--max-length`` or ``--max_length``; ``--bucketing`` / ``--no-bucketing`` for yes/no
+settings). Under ``torchrun`` it trains on every process with DistributedDataParallel:
+
+    torchrun --nproc_per_node 8 -m bertlab finetune --model bert-base-uncased --dataset hf:glue/sst2
+
+The process group is set up from torchrun's environment variables (RANK, WORLD_SIZE,
+MASTER_ADDR, MASTER_PORT; NCCL on GPUs, gloo on CPUs); only rank 0 writes checkpoints and
+metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import MISSING, fields
+
+import torch
+
+from bertlab import results
+from bertlab.train.config import HELP, TrainConfig
+from bertlab.train.loop import distributed, fit
+
+HEADLINE = ("test_accuracy", "validation_accuracy", "challenge_accuracy", "best_validation_accuracy",
+            "train_samples_per_s", "tokens_per_s", "mfu", "peak_memory_gb")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    for f in fields(TrainConfig):
+        default = f.default if f.default is not MISSING else None
+        flags = [f"--{f.name.replace('_', '-')}"] + ([f"--{f.name}"] if "_" in f.name else [])
+        if isinstance(default, bool):
+            parser.add_argument(*flags, action=argparse.BooleanOptionalAction, default=default, help=HELP[f.name])
+        else:
+            parser.add_argument(*flags, type=type(default), default=default, help=f"{HELP[f.name]} (default: {default!r})")
+    parser.add_argument("--metrics-path", "--metrics_path", default="", help="write the headline metrics as JSON here")
+
+
+def _start_process_group(cfg: TrainConfig) -> bool:
+    """Join torchrun's process group when there is one to join; True if this call started it."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or torch.distributed.is_initialized():
+        return False
+    use_cuda = torch.cuda.is_available() and cfg.device in ("auto", "cuda")
+    if use_cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    torch.distributed.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return True
+
+
+def main(args: argparse.Namespace) -> int:
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)}).validate()
+    started = _start_process_group(cfg)
+    try:
+        rank, world_size = distributed()
+        result = fit(cfg, progress=rank == 0)
+        if rank == 0:
+            results.start("finetune", profile="script", seed=cfg.seed, metrics_path=args.metrics_path,
+                          config=cfg.to_dict(), world_size=world_size)
+            for name in HEADLINE:
+                if result.metrics.get(name) is not None:
+                    results.record(name, result.metrics[name])
+            for name, value in result.metrics.items():
+                shown = f"{value:.4g}" if isinstance(value, float) else value
+                print(f"{name}: {shown}")
+    finally:
+        if started:
+            torch.distributed.destroy_process_group()
+    return 0

@@ -1,0 +1,87 @@
+"""The loop most tutorials write: the baseline that `bertlab.train` is measured against.
+
+Derived in notebook 11 (and written out in notebook 10). It is correct, and slow for
+three reasons the fast loop removes: every batch is padded to `max_length` (a 12-token
+sentence costs as much as a 128-token one), all arithmetic is fp32, and the optimizer is
+a plain AdamW over every parameter (weight decay on biases and LayerNorm too). There is no
+warmup, clipping, evaluation during training, or checkpointing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from bertlab import env, hub
+from bertlab.train.config import TrainConfig
+from bertlab.train.loop import FitResult, evaluate
+from bertlab.train.throughput import Meter
+
+
+def naive_batch(tokenizer: Any, examples: list[Any], max_length: int) -> dict[str, torch.Tensor]:
+    """Tensors padded to `max_length` whatever the sentences' lengths: (B, max_length) each."""
+    from bertlab.data import Collator
+
+    return Collator(tokenizer, max_length=max_length, pad_to_max_length=True)(examples)
+
+
+def naive_fit(cfg: TrainConfig, data: Any = None, progress: bool = True) -> FitResult:
+    """Fine-tune like a tutorial: shuffled DataLoader, fp32, max_length padding, plain AdamW.
+
+    Uses the same settings as `fit` where they apply (model, dataset, seed, lr, batch_size,
+    num_epochs, max_steps, max_length), so that the two can be compared like for like.
+    """
+    from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
+
+    from bertlab.data import load_text_dataset
+
+    cfg = cfg.validate()
+    device = env.pick_device(cfg.device)
+    data = data if data is not None else load_text_dataset(cfg.dataset)
+    train = data.train[: cfg.max_train_examples or None]
+    env.seed_everything(cfg.seed)
+    tokenizer = hub.load_tokenizer(cfg.model)
+    model = hub.load_classifier(cfg.model, num_labels=len(data.label_names)).to(device)
+    model.train()
+
+    generator = torch.Generator().manual_seed(cfg.seed)
+    loader = DataLoader(train, batch_size=cfg.batch_size, shuffle=True, generator=generator,
+                        collate_fn=lambda b: naive_batch(tokenizer, b, cfg.max_length))
+    total = min(cfg.max_steps or len(loader) * cfg.num_epochs, len(loader) * cfg.num_epochs)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.LinearLR(optimizer, 1.0, 0.0, total_iters=total)
+    meter, history, step = Meter(model, device, "fp32"), [], 0
+    bar = tqdm(total=total, disable=not progress)
+    for epoch in range(cfg.num_epochs):
+        for batch in loader:
+            if step >= total:
+                break
+            meter.start()
+            batch = {k: v.to(device) for k, v in batch.items()}
+            loss = model(**batch).loss  # the model's own mean cross-entropy
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            if step == 0:
+                meter.discard(batch["attention_mask"].sum(1).tolist())  # leave the first step's one-time costs out, as `fit` does
+            else:
+                meter.stop()
+                meter.add(batch["attention_mask"].sum(1).tolist())
+            step += 1
+            history.append({"step": step, "epoch": epoch, "lr": scheduler.get_last_lr()[0], "loss": loss.item()})
+            bar.update(1)
+    bar.close()
+
+    metrics: dict[str, Any] = {}
+    split = data.eval_split
+    examples = getattr(data, split) or []
+    n = cfg.max_eval_examples or None
+    if examples:
+        metrics[f"{split}_accuracy"] = evaluate(model, tokenizer, examples[:n], 64, cfg.max_length, device)["accuracy"]
+    if data.challenge:
+        metrics["challenge_accuracy"] = evaluate(model, tokenizer, data.challenge[:n], 64, cfg.max_length, device)["accuracy"]
+    metrics.update(meter.summary(), steps=step, precision="fp32", device=device.type)
+    return FitResult(model, tokenizer, history, metrics, cfg)

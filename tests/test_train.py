@@ -1,0 +1,163 @@
+"""bertlab.train: resume is bit-identical, OOM falls back, naive and fast losses agree, ..."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bertlab import hub
+from bertlab.bench import save_random_model
+from bertlab.data import Collator, load_text_dataset
+from bertlab.errors import ParameterError
+from bertlab.train import Hooks, TrainConfig, checkpoint, fit, throughput
+from bertlab.train.batching import BucketBatchSampler, padding_fraction, token_lengths
+from bertlab.train.loop import evaluate, param_groups, warmup_linear
+from bertlab.train.naive import naive_batch
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny random BERT (hidden 32, 2 layers, 2 heads) saved with the bundled tokenizer."""
+    return save_random_model(tmp_path_factory.mktemp("tiny"), "tiny")
+
+
+@pytest.fixture(scope="module")
+def reviews():
+    return load_text_dataset("reviews")
+
+
+def tiny_config(model: str, **changes) -> TrainConfig:
+    settings = dict(model=model, max_train_examples=48, max_eval_examples=16, batch_size=8,
+                    num_epochs=2, eval_every=4, precision="fp32", lr=1e-3, seed=3)
+    return TrainConfig(**{**settings, **changes})
+
+
+def test_config_rejects_bad_values_in_one_sentence():
+    with pytest.raises(ParameterError, match="lr must be greater than 0"):
+        TrainConfig(lr=0.0).validate()
+    with pytest.raises(ParameterError, match="precision must be one of"):
+        TrainConfig(precision="half").validate()
+    with pytest.raises(ParameterError, match="needs an output_dir"):
+        TrainConfig(resume=True).validate()
+    with pytest.raises(ParameterError, match="no setting 'epochs'"):
+        TrainConfig.from_dict({"epochs": 3})
+
+
+def test_no_weight_decay_on_biases_and_layernorm(tiny):
+    model = hub.load_classifier(tiny)
+    decay, no_decay = param_groups(model, 0.01)
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert all("bias" in names[id(p)] or "LayerNorm" in names[id(p)] for p in no_decay["params"])
+    assert all(p.ndim == 2 for p in decay["params"]) and no_decay["weight_decay"] == 0.0
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+def test_warmup_then_linear_decay():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = warmup_linear(opt, warmup_steps=2, total_steps=6)
+    lrs = []
+    for _ in range(6):
+        lrs.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx([1 / 3, 2 / 3, 1.0, 0.75, 0.5, 0.25])
+
+
+def test_bucketing_is_seeded_complete_and_shards(reviews):
+    tok = hub.load_tokenizer("minilm")
+    lengths = token_lengths(tok, [ex.text for ex in reviews.train[:400]], 128)
+    plain = BucketBatchSampler(lengths, 16, seed=1, bucketing=False)
+    bucketed = BucketBatchSampler(lengths, 16, seed=1)
+    for sampler in (plain, bucketed):
+        flat = sorted(i for batch in sampler for i in batch)
+        assert flat == list(range(400))
+        assert list(sampler) == list(BucketBatchSampler(lengths, 16, 1, sampler.bucketing))
+    assert padding_fraction(lengths, list(bucketed)) < padding_fraction(lengths, list(plain)) / 2
+    assert padding_fraction(lengths, list(plain)) < padding_fraction(lengths, list(plain), pad_to=128)
+    ranks = [list(BucketBatchSampler(lengths, 16, 1, rank=r, world_size=2)) for r in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1]) == 13  # 25 batches, padded to 26
+    assert sorted({i for r in ranks for b in r for i in b}) == list(range(400))
+
+
+def test_naive_and_dynamic_padding_give_the_same_loss(tiny, reviews):
+    """Same weights, same examples: max_length padding and dynamic padding agree to 1e-5."""
+    model, tok = hub.load_classifier(tiny), hub.load_tokenizer(tiny)
+    examples = reviews.train[:12]
+    padded = naive_batch(tok, examples, 128)
+    dynamic = Collator(tok, 128)(examples)
+    assert padded["input_ids"].shape[1] == 128 > dynamic["input_ids"].shape[1]
+    with torch.no_grad():
+        loss_naive = model(**padded).loss
+        loss_fast = model(**dynamic).loss
+    print(f"naive {loss_naive.item():.7f} fast {loss_fast.item():.7f}")
+    torch.testing.assert_close(loss_fast, loss_naive, atol=1e-5, rtol=0)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_after_interruption_is_bit_identical(tiny, tmp_path):
+    whole = fit(tiny_config(tiny, output_dir=str(tmp_path / "a")), progress=False)
+
+    def stop_at_step_6(state):
+        if state.global_step == 6:
+            raise Interrupt  # the checkpoint of step 4 is on disk; steps 5-6 are lost
+
+    cfg = tiny_config(tiny, output_dir=str(tmp_path / "b"))
+    with pytest.raises(Interrupt):
+        fit(cfg, hooks=Hooks(after_step=stop_at_step_6), progress=False)
+    assert checkpoint.find(tmp_path / "b" / "last") is not None
+    cfg.resume = True
+    resumed = fit(cfg, progress=False)
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in whole.history]
+    a, b = whole.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.metrics["test_accuracy"] == whole.metrics["test_accuracy"]
+    assert hub.load_classifier(str(tmp_path / "b" / "best")) is not None  # a loadable model folder
+
+
+def test_out_of_memory_halves_the_micro_batch(tmp_path, capsys):
+    no_dropout = save_random_model(tmp_path, "tiny", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    calls = []
+
+    def oom_once(state, batch):
+        calls.append(batch["input_ids"].shape[0])
+        if len(calls) == 1:
+            raise torch.cuda.OutOfMemoryError("simulated")
+
+    plain = fit(tiny_config(no_dropout, max_steps=2), progress=False)
+    fallen = fit(tiny_config(no_dropout, max_steps=2), hooks=Hooks(before_forward=oom_once), progress=False)
+    assert "halving them to 4" in capsys.readouterr().out
+    assert calls[:3] == [8, 4, 4] and fallen.metrics["micro_batch_size"] == 4
+    # the same step's examples in two halves: the same loss (the mean over all 8)
+    assert [h["loss"] for h in fallen.history] == pytest.approx([h["loss"] for h in plain.history], abs=1e-5)
+
+
+def test_checkpoint_write_is_atomic(tiny, tmp_path, monkeypatch):
+    model = hub.load_classifier(tiny)
+    opt = torch.optim.AdamW(model.parameters())
+    sched = warmup_linear(opt, 1, 10)
+    checkpoint.save(tmp_path / "last", model, opt, sched, {"step": 1})
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint.torch, "save", crash)
+    with pytest.raises(OSError):
+        checkpoint.save(tmp_path / "last", model, opt, sched, {"step": 2})
+    monkeypatch.undo()
+    assert checkpoint.load(tmp_path / "last", model, opt, sched) == {"step": 1}
+
+
+def test_flops_formula_and_evaluate(tiny, reviews):
+    model, tok = hub.load_classifier(tiny), hub.load_tokenizer(tiny)
+    n = throughput.non_embedding_params(model)
+    assert n == sum(p.numel() for name, p in model.named_parameters() if "embeddings" not in name)
+    assert throughput.training_flops(model, [10, 20]) == 6 * n * 30 + 12 * 2 * 32 * (100 + 400)
+    peak, label = throughput.peak_flops(torch.device("cpu"), "fp32")
+    assert peak > 0 and "estimate" in label
+    out = evaluate(model, tok, reviews.test[:20], batch_size=8)
+    labels = torch.tensor([ex.label for ex in reviews.test[:20]])
+    assert out["probs"].shape == (20, 2)
+    assert out["accuracy"] == pytest.approx((out["probs"].argmax(1) == labels).float().mean().item())
