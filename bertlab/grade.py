@@ -41,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds allowed per cell and per exercise check (default 120)")
     parser.add_argument("--time-limit", type=int, default=900,
                         help="seconds allowed per notebook (default 900)")
-    parser.add_argument("--memory-gb", type=float, default=8.0,
-                        help="memory (address space) allowed per notebook, in GB (default 8)")
+    parser.add_argument("--memory-gb", type=float, default=16.0,
+                        help="memory (address space) allowed per notebook, in GB (default 16)")
 
 
 # ---------------------------------------------------------------------------------------
@@ -183,7 +183,7 @@ def read_submission(path: Path) -> tuple[Any, str]:
         return None, f"not a valid notebook ({type(err).__name__}); nothing was checked"
 
 
-def grade_one(path: Path, timeout: int = 120, time_limit: int = 900, memory_gb: float = 8.0) -> dict:
+def grade_one(path: Path, timeout: int = 120, time_limit: int = 900, memory_gb: float = 16.0) -> dict:
     """Run and check one submission: {"notebook": (ok, message), "exercises": {id: (ok, message)}}."""
     nb, problem = read_submission(path)
     if nb is None:
@@ -221,7 +221,7 @@ def grade_one(path: Path, timeout: int = 120, time_limit: int = 900, memory_gb: 
 
 
 def grade(submissions: str | Path, out: str | Path = "grades.csv", timeout: int = 120,
-          time_limit: int = 900, memory_gb: float = 8.0, progress: bool = True) -> list[dict]:
+          time_limit: int = 900, memory_gb: float = 16.0, progress: bool = True) -> list[dict]:
     """Grade every file in `submissions`; write the long-form CSV to `out`; return its rows."""
     folder = Path(submissions)
     if not folder.is_dir():

@@ -25,6 +25,7 @@ th { background: #f2f2f2; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .ok { color: #009E73; font-weight: bold; } .failed { color: #D55E00; font-weight: bold; }
 img { max-width: 100%; }
+.wide { overflow-x: auto; }
 """
 
 
@@ -62,7 +63,8 @@ def html_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
             else:
                 tds.append(f"<td>{text}</td>")
         body.append("<tr>" + "".join(tds) + "</tr>")
-    return f"<table><tr>{head}</tr>\n" + "\n".join(body) + "</table>"
+    return (f'<div class="wide"><table><tr>{head}</tr>\n' + "\n".join(body)
+            + "</table></div>")
 
 
 def png_data_uri(fig: Any) -> str:

@@ -15,6 +15,7 @@ import argparse
 import csv
 import itertools
 import json
+import logging
 import os
 import re
 from collections import defaultdict
@@ -87,6 +88,9 @@ def _limit_threads(threads: int) -> None:
 
 
 def _run_point(path: str, given: dict[str, str], point_dir: str, timeout: int) -> dict:
+    # papermill warns that it cannot parse the course's parameter comments; the names and
+    # types were already checked against the notebook, so keep the sweep's output readable
+    logging.getLogger("papermill").setLevel(logging.ERROR)
     return runner.run(path, given, timeout=timeout, run_dir=Path(point_dir))
 
 

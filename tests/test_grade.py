@@ -125,3 +125,9 @@ def test_bad_input_is_one_sentence(case, tmp_path, capsys):
     assert main(["grade", str(folder), "--out", str(tmp_path / "g.csv"), *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err
+
+
+def test_memory_limit_applies_to_the_child(tmp_path):
+    code = "import json\ntry:\n    b = bytearray(3_000_000_000)\n    print('N0ok')\nexcept MemoryError:\n    print('N0memory')"
+    out, late = grade._child(code, "", tmp_path, memory_gb=1, time_limit=60)
+    assert not late and out.strip() == "N0memory"
