@@ -148,7 +148,7 @@ def _registry() -> dict[str, Exercise]:
     return EXERCISES
 
 
-def exercise(exercise_id: str, *objects: Any, quiet: bool = False) -> bool:
+def exercise(exercise_id: str, *objects: Any, quiet: bool = False) -> None:
     """Check the learner's objects for exercise `exercise_id`; print ✓ or raise `CheckFailed`."""
     registry = _registry()
     if exercise_id not in registry:
@@ -172,7 +172,6 @@ def exercise(exercise_id: str, *objects: Any, quiet: bool = False) -> bool:
         ) from None
     if not quiet:
         print(f"✓ Exercise {exercise_id} ({ex.title}): passed.")
-    return True
 
 
 def run_exercise(exercise_id: str, namespace: Mapping[str, Any]) -> tuple[bool, str]:

@@ -10,7 +10,8 @@ the encoder's hidden states (B, T, H). Two ways to turn T vectors into one:
   all-MiniLM-L6-v2 were trained to do.
 
 `PooledClassifier` fine-tunes either; `sentence_features` computes both from a frozen
-encoder for the logistic-regression baseline. Notebook 12 reuses `mean_pool`.
+Hugging Face encoder for the logistic-regression baseline (unnormalised; for the
+normalised sentence-transformers embedding see `bertlab.embeddings.encode`).
 """
 
 from __future__ import annotations
@@ -21,21 +22,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from bertlab.embeddings import mean_pool  # notebook 06: the masked mean of token vectors
 from bertlab.errors import ParameterError
 
 POOLINGS = ("cls", "mean")
-
-
-def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Average the hidden states of real tokens: (B, T, H) and mask (B, T) -> (B, H).
-
-    Padding positions (mask 0) are left out of both the sum and the count, so a sentence
-    gets the same vector however much padding its batch needed.
-    """
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
-    total = (hidden * mask).sum(dim=1)  # (B, H)
-    count = mask.sum(dim=1).clamp(min=1e-9)  # (B, 1); never divide by zero
-    return total / count
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:

@@ -102,7 +102,7 @@ SOLUTIONS = {
 
 @pytest.mark.parametrize("exercise_id", sorted(SOLUTIONS))
 def test_right_answers_pass(exercise_id, capsys):
-    assert check.exercise(exercise_id, SOLUTIONS[exercise_id])
+    check.exercise(exercise_id, SOLUTIONS[exercise_id])  # raises CheckFailed if wrong
     assert f"✓ Exercise {exercise_id}" in capsys.readouterr().out
 
 

@@ -5,8 +5,9 @@ import torch
 import torch.nn.functional as F
 
 from bertlab import hub
+from bertlab.embeddings import mean_pool
 from bertlab.errors import ParameterError
-from bertlab.finetune_basics import PooledClassifier, mean_pool, pool, sentence_features
+from bertlab.finetune_basics import PooledClassifier, pool, sentence_features
 
 TEXTS = ["The plot was gripping.", "The soup was not tasty at all, to be honest.", "Fine."]
 
@@ -14,17 +15,6 @@ TEXTS = ["The plot was gripping.", "The soup was not tasty at all, to be honest.
 @pytest.fixture(scope="module")
 def bundled():
     return hub.load_encoder("minilm"), hub.load_tokenizer("minilm")
-
-
-def test_mean_pool_ignores_padding():
-    torch.manual_seed(0)
-    hidden = torch.randn(2, 5, 4)
-    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
-    out = mean_pool(hidden, mask)
-    torch.testing.assert_close(out[0], hidden[0, :3].mean(0))
-    torch.testing.assert_close(out[1], hidden[1].mean(0))
-    hidden[0, 3:] = 1e6  # what sits under the padding must not matter
-    torch.testing.assert_close(mean_pool(hidden, mask)[0], out[0])
 
 
 def test_pool_choices():

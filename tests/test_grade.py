@@ -46,6 +46,7 @@ def cosine_similarity(a, b):
 '''
 
 
+@pytest.mark.slow
 def test_grade_a_folder(tmp_path, capsys):
     folder = tmp_path / "submissions"
     folder.mkdir()

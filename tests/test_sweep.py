@@ -34,6 +34,7 @@ def assert_self_contained_html(path: Path) -> str:
     return text
 
 
+@pytest.mark.slow
 def test_sweep_two_parameters_then_rerun_skips_finished_points(tmp_path, monkeypatch):
     out = sweep.sweep(str(FIXTURE), ["lr=0.05,0.2", "seed=0,1"], {"profile": "ci"}, runs=tmp_path)
     folder = tmp_path / "sweep_fixture-sweep-lr-seed"
@@ -69,6 +70,7 @@ def test_sweep_two_parameters_then_rerun_skips_finished_points(tmp_path, monkeyp
     assert calls == [{"profile": "ci", "num_steps": "3", "lr": "0.05"}]
 
 
+@pytest.mark.slow
 def test_jobs_run_at_once_with_the_threads_divided(tmp_path, capsys):
     out = sweep.sweep(str(FIXTURE), ["seed=3,4"], {"profile": "ci", "num_steps": "2"}, jobs=2,
                       runs=tmp_path, metric="slope_error")

@@ -1,7 +1,7 @@
 """Checks for notebook 10 (fine-tuning).
 
 10.1 accuracy over the examples of uneven batches (not the mean of per-batch accuracies);
-10.2 mean pooling of hidden states with an attention mask.
+10.2 the share of padding tokens when each batch is padded to its own longest member.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import torch
 
 from bertlab import check
-from bertlab.finetune_basics import mean_pool
 
 
 @check.register("10.1", "accuracy over examples, not batches", "accuracy_over_batches")
@@ -35,12 +34,18 @@ def _accuracy_over_batches(accuracy_over_batches) -> None:
     check.close("10.1", float(answer), expected, what="accuracy over 9 examples")
 
 
-@check.register("10.2", "mean pooling with a mask", "masked_mean")
-def _masked_mean(masked_mean) -> None:
-    gen = torch.Generator().manual_seed(10)
-    hidden = torch.randn(3, 6, 5, generator=gen)
-    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 1, 0, 0, 0, 0]])
-    hidden[mask == 0] = 100.0  # padding vectors are junk: they must not leak into the mean
-    answer = masked_mean(hidden.clone(), mask.clone())
-    check.close("10.2", answer, mean_pool(hidden, mask), atol=1e-5,
-                what="masked_mean(hidden (3, 6, 5), mask (3, 6))")
+@check.register("10.2", "the share of padding in dynamically padded batches", "padding_share")
+def _padding_share(padding_share) -> None:
+    cases = [([3, 5, 2, 8, 8, 1, 4], 3), ([12, 12, 12, 12], 2), ([7, 30, 9, 11, 6], 2), ([5], 4)]
+    for lengths, batch_size in cases:
+        padded = sum(max(lengths[i:i + batch_size]) * len(lengths[i:i + batch_size])
+                     for i in range(0, len(lengths), batch_size))
+        expected = (padded - sum(lengths)) / padded
+        answer = padding_share(list(lengths), batch_size)
+        if not check.is_close_number(answer):
+            raise check.CheckFailed("10.2", f"return one number, not {type(answer).__name__}.")
+        longest = max(lengths) * len(lengths)
+        if abs(float(answer) - (longest - sum(lengths)) / longest) < 1e-12 and abs(expected - float(answer)) > 1e-12:
+            raise check.CheckFailed("10.2", "that pads every batch to the longest sentence of the whole "
+                                    "list; pad each batch only to its own longest member.")
+        check.close("10.2", float(answer), expected, what=f"padding_share({lengths}, {batch_size})")

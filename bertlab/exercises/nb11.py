@@ -52,5 +52,9 @@ def _decay_groups(decay_groups) -> None:
     wrong = sorted(set(no_decay) - set(expected_no))
     if wrong:
         raise check.CheckFailed("11.2", f"{wrong[0]} is a weight matrix: it should decay.")
+    forgotten = sorted(set(expected_no) - set(no_decay))
+    if forgotten:
+        raise check.CheckFailed("11.2", f"{forgotten[0]} (and {len(forgotten) - 1} more) should not decay: "
+                                "biases and LayerNorm weights are 1-D.")
     check.equal("11.2", no_decay, expected_no, what="the parameters without weight decay")
     check.equal("11.2", decay, expected_decay, what="the parameters with weight decay")

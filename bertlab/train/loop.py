@@ -265,6 +265,7 @@ class Trainer:
     def evaluate_and_save(self) -> None:
         """Score the validation split, keep the best weights, write the `last` checkpoint."""
         self.evaluated_at = self.state.global_step
+        self.meter.stop()  # evaluation and checkpoints are not training time
         self._flush_losses()
         if self.data.validation:
             score = self.eval_split(self.data.validation)["accuracy"]
@@ -281,6 +282,8 @@ class Trainer:
         if self.out is not None and self.rank == 0:
             state = {"state": self.state.__dict__, "config": self.cfg.to_dict()}
             checkpoint.save(self.out / "last", self.model, self.optimizer, self.scheduler, state, self.scaler)
+        if self.steps_run:
+            self.meter.start()
 
     def restore_best(self) -> None:
         if self.state.best_score is None:
@@ -314,19 +317,21 @@ class Trainer:
         self.bar.close()
         if self.evaluated_at != state.global_step:
             self.evaluate_and_save()
+        self.meter.stop()
         self._flush_losses()
         self.restore_best()
         return FitResult(self.model, self.tokenizer, state.history, self.final_metrics(), cfg)
 
     def train_step(self, indices: list[int]) -> None:
         """Train on one step's examples, time it, log it; evaluate every `eval_every` steps."""
-        state = self.state
-        self.meter.start()
+        state, first = self.state, self.steps_run == 0
+        if first:
+            self.meter.start()
         loss, lengths = self.step([self.train[i] for i in indices])
-        if self.steps_run == 0:
+        if first:
             self.meter.discard(lengths)  # the first step pays one-time costs (allocation, compilation)
+            self.meter.start()  # from here the clock runs across steps: no GPU sync per step
         else:
-            self.meter.stop()
             self.meter.add(lengths)
         self.steps_run += 1
         state.global_step += 1

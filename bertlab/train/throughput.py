@@ -154,7 +154,8 @@ class Meter:
     """Counts samples, real tokens and FLOPs over timed stretches of training.
 
     Call `start()` and `stop()` around the work to time (evaluation and checkpoints are
-    left out) and `add(lengths)` for each batch trained.
+    left out) and `add(lengths)` for each batch trained. The clock may run across many
+    steps: on a GPU, synchronizing after every step would stall the pipeline.
     """
 
     def __init__(self, model: torch.nn.Module, device: torch.device, precision: str):
@@ -165,8 +166,10 @@ class Meter:
         self.warmup: tuple[float, list[int]] | None = None
 
     def start(self) -> None:
-        synchronize(self.device)
-        self._t0 = time.perf_counter()
+        """Start the clock (no effect if it is running)."""
+        if self._t0 is None:
+            synchronize(self.device)
+            self._t0 = time.perf_counter()
 
     def stop(self) -> None:
         if self._t0 is not None:
