@@ -34,6 +34,10 @@ _CJK = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73
         (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
 
 
+# ASCII controls: tab, newline and carriage return become spaces, the others go.
+_ASCII_CLEAN = {c: (" " if chr(c) in "\t\n\r" else None) for c in (*range(32), 127)}
+
+
 def is_control(ch: str) -> bool:
     """A control, format, private-use or unassigned character (Unicode category C*)."""
     return ch not in "\t\n\r" and unicodedata.category(ch).startswith("C")
@@ -59,6 +63,9 @@ def normalize(text: str, lowercase: bool = True) -> str:
     The order matters only in rare corners; this is the order of the reference tokenizer.
     Lower-casing is per character, so Greek "ΣΑΣ" gives "σασ", not "σας".
     """
+    if text.isascii():  # the common case, fast: no accents, no CJK, controls are 0-31 and 127
+        text = text.translate(_ASCII_CLEAN)
+        return text.lower() if lowercase else text
     chars = []
     for ch in text:
         if ch in ("\x00", "\ufffd") or is_control(ch):

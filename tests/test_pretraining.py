@@ -106,12 +106,12 @@ def test_nsp_loss_is_binary_cross_entropy():
 
 def test_a_few_steps_lower_the_loss_and_fill_mask_works(corpus, small_tokenizer):
     torch.manual_seed(0)
-    config = P.tiny_config(len(small_tokenizer), hidden_size=64, num_hidden_layers=1,
-                           num_attention_heads=2, intermediate_size=128)
+    config = P.tiny_config(len(small_tokenizer), hidden_size=32, num_hidden_layers=1,
+                           num_attention_heads=2, intermediate_size=64)
     model = BertForMaskedLM(config)
-    losses = P.pretrain(model, small_tokenizer, corpus[:200], num_steps=40, batch_size=16,
-                        lr=3e-3, progress=False)
-    assert len(losses) == 40 and sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.5
+    losses = P.pretrain(model, small_tokenizer, corpus[:100], num_steps=30, batch_size=8,
+                        lr=1e-2, progress=False)
+    assert len(losses) == 30 and sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.5
     (guesses,) = P.fill_mask(model, small_tokenizer, "the chef cooked the [MASK].", top_k=3)
     assert len(guesses) == 3 and guesses[0][1] >= guesses[1][1] >= guesses[2][1]
     acc = P.fill_mask_accuracy(model, small_tokenizer, ["bees make honey.", "the sky is blue."])

@@ -21,6 +21,7 @@ TRICKY = [
     "tab\there\nnew\u2028line\u3000ideo", "\x1cfoo\x85bar\x0bbaz", "e\u0301 combining",
     "don't stop-believing... (really?!) «quoted» — dash", "ｆｕｌｌｗｉｄｔｈ １２３",
     "Ångström µm ½ ² ℃ 3×4 ±1 →", "email@example.com http://a.b/c?d=e#f", "C++ & C# ~ ^_^",
+    "".join(chr(i) for i in range(128)) + " Tab\tX\x0bY\x0cZ\x1fW\x7fEND",  # every ASCII character
 ]
 
 
