@@ -100,13 +100,34 @@ def cast(name: str, raw: Any, kind: str) -> Any:
     return raw
 
 
+def _progress_text(model_id: str, state: dict[str, Any]) -> str | None:
+    """The final text of a tqdm.auto progress bar, rebuilt from the saved widget state."""
+    import html
+
+    box = state.get(model_id, {}).get("state", {})
+    children = [state.get(c.removeprefix("IPY_MODEL_"), {}) for c in box.get("children", [])]
+    kinds = [c.get("model_name") for c in children]
+    if kinds != ["HTMLModel", "FloatProgressModel", "HTMLModel"]:
+        return None
+    left, bar, right = (c.get("state", {}) for c in children)
+    share = bar.get("value", 0) / bar["max"] if bar.get("max") else 0
+    filled = "█" * round(10 * share) + " " * (10 - round(10 * share))
+    text = f"{left.get('value', '')}|{filled}|{right.get('value', '')}"
+    return html.unescape(text).replace("\u2007", " ")
+
+
 def clean(path: str | os.PathLike) -> None:
-    """Strip what must not be committed: papermill and widget metadata, execution timings."""
+    """Strip what must not be committed: papermill and widget metadata, execution timings.
+
+    A tqdm.auto progress bar is a widget; its text fallback still shows the bar's first
+    state ("0%"), so it is rewritten to the bar's final state from the saved widget state.
+    """
     import nbformat
 
     nb = nbformat.read(str(path), as_version=4)
     nb.metadata.pop("papermill", None)
-    nb.metadata.pop("widgets", None)
+    widgets = nb.metadata.pop("widgets", {})
+    state = widgets.get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
@@ -114,7 +135,10 @@ def clean(path: str | os.PathLike) -> None:
         if cell.cell_type == "code":
             for out in cell.get("outputs", []):
                 data = out.get("data", {})
-                data.pop("application/vnd.jupyter.widget-view+json", None)
+                view = data.pop("application/vnd.jupyter.widget-view+json", None)
+                final = _progress_text(view["model_id"], state) if view else None
+                if final is not None:
+                    data["text/plain"] = final
     nbformat.write(nb, str(path))
 
 

@@ -2,9 +2,12 @@
 
 Introduced in notebook 03: `optimizer_explorer()` lets a learner pick an optimizer, a
 learning rate, a momentum and a number of steps, and redraws the optimizer's path on a 2-D
-loss surface. The figure is a matplotlib `Figure` shown inside an `ipywidgets.Output` with
-the inline backend, so it works offline and needs no ipympl. The callbacks are ordinary
-methods (`update`, `redraw`), so tests call them without a kernel and read the line data.
+loss surface. The figure is a plain matplotlib `Figure`, rendered to PNG and shown in an
+`ipywidgets.Image`, so it works offline and needs neither ipympl nor a particular backend
+(an `Output` widget that re-displays the figure works in JupyterLab too, but can hang
+headless executors such as nbclient, which `bertlab refresh` uses). The callbacks are
+ordinary methods (`update`, `redraw`), so tests call them without a kernel and read the
+line data.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ class OptimizerExplorer:
             "steps": w.IntSlider(value=steps, min=1, max=300, description="steps"),
         }
         # A bare Figure (not pyplot): no backend shows it by itself; `redraw` renders it to
-        # PNG inside the Output, so it appears once each time and works in any frontend.
+        # PNG and puts the bytes in the Image widget.
         self.figure = Figure(figsize=(7, 4.5))
         ax = self.figure.subplots()
         s = self.surface
@@ -92,12 +95,12 @@ class OptimizerExplorer:
                                linewidth=1.5)
         ax.plot(*s.start, marker="s", color="black")
         self.ax = ax
-        self.output = w.Output()
+        self.image = w.Image(format="png")
         self._quiet = False
         for control in self.controls.values():
             control.observe(self._on_change, names="value")
         self.widget = w.VBox([w.HBox(list(self.controls.values())[:2]),
-                              w.HBox(list(self.controls.values())[2:]), self.output])
+                              w.HBox(list(self.controls.values())[2:]), self.image])
         self.redraw()
 
     def _on_change(self, _change: Any) -> None:
@@ -124,8 +127,6 @@ class OptimizerExplorer:
 
     def redraw(self) -> np.ndarray:
         """Recompute the path from the controls, move the line, show the figure again."""
-        from IPython.display import Image, display
-
         v = self.values()
         path = trajectory(v["optimizer"], v["lr"], v["momentum"], v["steps"], self.surface_name)
         self.line.set_data(path[:, 0], path[:, 1])
@@ -134,9 +135,7 @@ class OptimizerExplorer:
         diverged = len(path) < v["steps"] + 1
         self.ax.set_title(f"{v['optimizer']}, lr={v['lr']:.3g}, momentum={v['momentum']:.2f}: "
                           + ("diverged" if diverged else f"loss {loss:.3g} after {v['steps']} steps"))
-        self.output.clear_output(wait=True)
-        with self.output:
-            display(Image(data=self.png(), format="png"))
+        self.image.value = self.png()
         return path
 
     def png(self) -> bytes:

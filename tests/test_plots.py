@@ -97,3 +97,11 @@ def test_explorer_rejects_unknown_settings():
 def test_explorer_renders_png_without_a_backend():
     explorer = widgets.optimizer_explorer(steps=5)
     assert explorer._repr_png_().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_explorer_image_widget_shows_the_current_figure():
+    explorer = widgets.optimizer_explorer(steps=5)
+    first = explorer.image.value
+    explorer.update(lr=0.05)
+    assert bytes(explorer.image.value).startswith(b"\x89PNG") and explorer.image.value != first
+    assert explorer.image in explorer.widget.children
