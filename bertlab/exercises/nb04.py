@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import balanced_accuracy_score
 
 from bertlab import check
 
@@ -24,6 +23,8 @@ def _accuracy_over_batches(accuracy_over_batches) -> None:
 
 @check.register("04.2", "balanced accuracy", "balanced_accuracy")
 def _balanced_accuracy(balanced_accuracy) -> None:
+    from sklearn.metrics import balanced_accuracy_score  # imported here: slow to import, rarely needed
+
     rng = np.random.default_rng(4)
     y_true = (rng.random(200) < 0.2).astype(int)  # imbalanced: about 20% positive
     y_pred = np.where(rng.random(200) < 0.8, y_true, 1 - y_true)

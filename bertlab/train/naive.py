@@ -1,10 +1,13 @@
 """The loop most tutorials write: the baseline that `bertlab.train` is measured against.
 
 Derived in notebook 11 (and written out in notebook 10). It is correct, and slow for
-three reasons the fast loop removes: every batch is padded to `max_length` (a 12-token
+reasons the fast loop removes: every batch is padded to `max_length` (a 12-token
 sentence costs as much as a 128-token one), all arithmetic is fp32, and the optimizer is
-a plain AdamW over every parameter (weight decay on biases and LayerNorm too). There is no
-warmup, clipping, evaluation during training, or checkpointing.
+a plain, unfused AdamW over every parameter (weight decay on biases and LayerNorm too).
+There is no evaluation during training and no checkpointing. What decides the result
+rather than the speed is shared with `fit`, so the two can be compared like for like:
+the learning-rate schedule (`warmup_ratio`, then linear decay), `weight_decay`,
+gradient clipping (`max_grad_norm`), the seed, the examples and the number of steps.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import torch
 
 from bertlab import env, hub
 from bertlab.train.config import TrainConfig
-from bertlab.train.loop import FitResult, evaluate
+from bertlab.train.loop import FitResult, evaluate, warmup_linear
 from bertlab.train.throughput import Meter
 
 
@@ -29,8 +32,9 @@ def naive_batch(tokenizer: Any, examples: list[Any], max_length: int) -> dict[st
 def naive_fit(cfg: TrainConfig, data: Any = None, progress: bool = True) -> FitResult:
     """Fine-tune like a tutorial: shuffled DataLoader, fp32, max_length padding, plain AdamW.
 
-    Uses the same settings as `fit` where they apply (model, dataset, seed, lr, batch_size,
-    num_epochs, max_steps, max_length), so that the two can be compared like for like.
+    Uses the same settings as `fit` where they apply (model, dataset, seed, lr, warmup_ratio,
+    weight_decay, max_grad_norm, batch_size, num_epochs, max_steps, max_length), so that the
+    two can be compared like for like.
     """
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
@@ -50,8 +54,8 @@ def naive_fit(cfg: TrainConfig, data: Any = None, progress: bool = True) -> FitR
     loader = DataLoader(train, batch_size=cfg.batch_size, shuffle=True, generator=generator,
                         collate_fn=lambda b: naive_batch(tokenizer, b, cfg.max_length))
     total = min(cfg.max_steps or len(loader) * cfg.num_epochs, len(loader) * cfg.num_epochs)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.LinearLR(optimizer, 1.0, 0.0, total_iters=total)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = warmup_linear(optimizer, round(cfg.warmup_ratio * total), total)
     meter, history, step = Meter(model, device, "fp32"), [], 0
     bar = tqdm(total=total, disable=not progress)
     for epoch in range(cfg.num_epochs):
@@ -62,6 +66,8 @@ def naive_fit(cfg: TrainConfig, data: Any = None, progress: bool = True) -> FitR
             batch = {k: v.to(device) for k, v in batch.items()}
             loss = model(**batch).loss  # the model's own mean cross-entropy
             loss.backward()
+            if cfg.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
