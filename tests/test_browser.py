@@ -140,13 +140,18 @@ def wait_for(condition, timeout: float, what: str, driver=None, shot: str = ""):
 
 
 # The first cell whose output holds a slider: its first slider's handle, and the figure
-# (an <img> in the same cell's output) as its src.
+# (an <img> in the same cell's output) as its pixels, drawn to a canvas.
 FIND = """
 const cells = [...document.querySelectorAll('.jp-Notebook .jp-Cell')];
 const cell = cells.find(c => c.querySelector('.jp-OutputArea .widget-slider .noUi-handle'));
 if (!cell) return null;
 const img = cell.querySelector('.jp-OutputArea img');
-return [cell.querySelector('.widget-slider .noUi-handle'), img ? img.getAttribute('src') : null];
+if (!img || !img.complete || !img.naturalWidth) return [cell.querySelector('.widget-slider .noUi-handle'), null];
+// The pixels, not the src: an Image widget's src is a fresh blob: URL for every value.
+const canvas = document.createElement('canvas');
+canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+canvas.getContext('2d').drawImage(img, 0, 0);
+return [cell.querySelector('.widget-slider .noUi-handle'), canvas.toDataURL('image/png')];
 """
 
 
