@@ -23,7 +23,9 @@ def _accuracy_over_batches(accuracy_over_batches) -> None:
 
 @check.register("04.2", "balanced accuracy", "balanced_accuracy")
 def _balanced_accuracy(balanced_accuracy) -> None:
-    from sklearn.metrics import balanced_accuracy_score  # imported here: slow to import, rarely needed
+    from sklearn.metrics import (
+        balanced_accuracy_score,  # imported here: slow to import, rarely needed
+    )
 
     rng = np.random.default_rng(4)
     y_true = (rng.random(200) < 0.2).astype(int)  # imbalanced: about 20% positive
