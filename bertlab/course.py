@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bertlab import notebooks
+from bertlab import notebooks, report
 from bertlab.env import PROFILES
 from bertlab.runner import run
 
@@ -25,27 +25,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 00,03")
     parser.add_argument("--out", default=str(notebooks.RUNS / "course"), help="output folder")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
-
-
-def headline(metrics: dict[str, Any], limit: int = 3) -> str:
-    """The first few recorded metrics, formatted short."""
-    items = [(k, v) for k, v in metrics.items() if k != "_meta"][:limit]
-    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in items)
-
-
-def summary_table(rows: list[dict[str, Any]]) -> str:
-    """The one-screen table printed at the end of a course run."""
-    header = f"{'notebook':<28} {'profile':<7} {'seconds':>8}  {'result':<6} headline metrics"
-    lines = [header, "-" * len(header)]
-    for r in rows:
-        status = "pass" if r["ok"] else "FAIL"
-        detail = headline(r["metrics"]) if r["ok"] else r["error"][:80]
-        lines.append(f"{r['notebook']:<28} {r['profile']:<7} {r['seconds']:>8.1f}  {status:<6} {detail}")
-    total = sum(r["seconds"] for r in rows)
-    passed = sum(r["ok"] for r in rows)
-    lines.append("-" * len(header))
-    lines.append(f"{passed} of {len(rows)} notebooks passed in {total:.0f} s")
-    return "\n".join(lines)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -66,14 +45,9 @@ def main(args: argparse.Namespace) -> int:
         rows.append(result)
         print(f"  {'ok' if result['ok'] else 'FAILED'} in {result['seconds']:.1f} s", flush=True)
     print()
-    print(summary_table(rows))
+    print(report.course_summary(rows))
     (out / "summary.json").parent.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(rows, indent=2) + "\n")
-    try:
-        from bertlab.report import write_course_report
-    except ImportError:
-        pass
-    else:
-        report = write_course_report(rows, out / "report.html")
-        print(f"HTML report: {report}")
+    html = report.write_course_report(rows, out / "report.html")
+    print(f"HTML report: {notebooks.display_path(html)}")
     return 0 if all(r["ok"] for r in rows) else 1

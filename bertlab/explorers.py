@@ -64,13 +64,11 @@ def attention_figure(tokens: list[str], weights: torch.Tensor, title: str = "", 
 
 def show(figure: Any) -> None:
     """Display a bare matplotlib Figure in Jupyter as a PNG (works before pyplot is used)."""
-    import io
-
     from IPython.display import Image, display
 
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-    display(Image(data=buffer.getvalue(), format="png"))
+    from bertlab.plots import png_bytes
+
+    display(Image(data=png_bytes(figure, dpi=80), format="png"))
 
 
 class AttentionExplorer:

@@ -23,6 +23,12 @@ RUNS = REPO / "runs"
 QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
 
 
+def display_path(path: str | os.PathLike) -> str:
+    """`path` relative to the working directory when it lies below it, else as it is."""
+    path, cwd = Path(path).resolve(), Path.cwd().resolve()
+    return str(path.relative_to(cwd)) if path.is_relative_to(cwd) else str(path)
+
+
 def find(notebook: str | os.PathLike) -> Path:
     """A notebook path, or a number like "03" / "3" for notebooks/03_*.ipynb."""
     text = str(notebook)

@@ -20,6 +20,18 @@ import torch
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 
 
+def png_bytes(figure: Any, dpi: int = 100) -> bytes:
+    """A matplotlib figure rendered to PNG bytes (no backend or pyplot set-up needed).
+
+    The one place figures become images: widgets, explorers and HTML reports all use it.
+    """
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
 def _axes(ax: Any = None, figsize: tuple[float, float] = (6, 4)) -> Any:
     import matplotlib.pyplot as plt
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bertlab.plots import PALETTE
+from bertlab.plots import PALETTE, png_bytes
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -71,10 +70,9 @@ def png_data_uri(fig: Any) -> str:
     """A matplotlib figure as a ``data:image/png;base64,...`` URI (the figure is closed)."""
     import matplotlib.pyplot as plt
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    png = png_bytes(fig, dpi=110)
     plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def image_html(png: bytes | str, alt: str) -> str:
@@ -106,11 +104,11 @@ def write_html(out: str | Path, title: str, sections: Sequence[tuple[str, str]])
 
 
 def course_summary(rows: Sequence[dict]) -> str:
-    """The course run as a text table: notebook, profile, seconds, ok, metrics or error."""
+    """The course run as a text table: notebook, profile, seconds, ok, headline metrics or error."""
     table = []
     for r in rows:
-        metrics = ", ".join(f"{k} {fmt(v)}" for k, v in (r.get("metrics") or {}).items()
-                            if not k.startswith("_"))
+        headline = [(k, v) for k, v in (r.get("metrics") or {}).items() if not k.startswith("_")][:3]
+        metrics = ", ".join(f"{k} {fmt(v)}" for k, v in headline)  # the first three: one screen
         table.append([r["notebook"], r.get("profile", ""), float(r.get("seconds", 0.0)),
                       bool(r["ok"]), metrics if r["ok"] else r.get("error", "")])
     ok = sum(bool(r["ok"]) for r in rows)

@@ -55,19 +55,11 @@ def run(notebook: str, given: dict[str, str], out: str = "", timeout: int = 1800
 def main(args: argparse.Namespace) -> int:
     given = dict(args.parameter)
     result = run(args.notebook, given, out=args.out, timeout=args.timeout)
-    cwd = Path.cwd()
-
-    def show(p: str) -> str:
-        try:
-            return str(Path(p).relative_to(cwd))
-        except ValueError:
-            return p
-
     if not result["ok"]:
         raise BertlabError(
             f"{result['notebook']} failed after {result['seconds']} s: {result['error']} "
-            f"(see {show(result['output'])})"
+            f"(see {notebooks.display_path(result['output'])})"
         )
-    print(f"{result['notebook']}: ok in {result['seconds']} s; notebook: {show(result['output'])}"
-          + (f"; metrics: {show(result['metrics_path'])}" if result["metrics_path"] else ""))
+    print(f"{result['notebook']}: ok in {result['seconds']} s; notebook: {notebooks.display_path(result['output'])}"
+          + (f"; metrics: {notebooks.display_path(result['metrics_path'])}" if result["metrics_path"] else ""))
     return 0

@@ -272,16 +272,11 @@ def main(args: argparse.Namespace) -> int:
     columns = ["point", "ok", "seconds"] + ([metric] if metric in out["metric_names"] else [])
     print(report.text_table(columns, [[r.get(c, "") for c in columns] for r in rows]))
     failed = [r["point"] for r in rows if not r["ok"]]
-    cwd = Path.cwd()
-
-    def show(p: Path) -> str:
-        return str(p.relative_to(cwd)) if p.is_relative_to(cwd) else str(p)
-
-    print(f"{len(rows) - len(failed)} of {len(rows)} runs ok; summary: {show(out['summary'])}; "
-          + (f"plot: {show(out['plot'])}; " if out["plot"] else "") + f"report: {show(out['report'])}")
+    print(f"{len(rows) - len(failed)} of {len(rows)} runs ok; summary: {notebooks.display_path(out['summary'])}; "
+          + (f"plot: {notebooks.display_path(out['plot'])}; " if out["plot"] else "") + f"report: {notebooks.display_path(out['report'])}")
     if args.metric and args.metric not in out["metric_names"]:
         raise ParameterError(f"No run recorded the metric {args.metric!r}; recorded: "
                              f"{', '.join(out['metric_names']) or 'none'}.")
     if failed:
-        print(f"failed: {', '.join(failed)} (see their notebooks under {show(out['dir'])})")
+        print(f"failed: {', '.join(failed)} (see their notebooks under {notebooks.display_path(out['dir'])})")
     return 1 if failed else 0

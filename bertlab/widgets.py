@@ -12,7 +12,6 @@ line data.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -140,9 +139,7 @@ class OptimizerExplorer:
 
     def png(self) -> bytes:
         """The figure as PNG bytes (rendered here, so no matplotlib backend setup is needed)."""
-        buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="png")
-        return buffer.getvalue()
+        return plots.png_bytes(self.figure)
 
     def _repr_png_(self) -> bytes:  # Jupyter shows `explorer` as its current figure
         return self.png()
