@@ -39,6 +39,8 @@ def test_config_rejects_bad_values_in_one_sentence():
         TrainConfig(precision="half").validate()
     with pytest.raises(ParameterError, match="needs an output_dir"):
         TrainConfig(resume=True).validate()
+    with pytest.raises(ParameterError, match="bucket_pool must be at least 1"):
+        TrainConfig(bucket_pool=0).validate()
     with pytest.raises(ParameterError, match="no setting 'epochs'"):
         TrainConfig.from_dict({"epochs": 3})
 
@@ -74,9 +76,23 @@ def test_bucketing_is_seeded_complete_and_shards(reviews):
         assert list(sampler) == list(BucketBatchSampler(lengths, 16, 1, sampler.bucketing))
     assert padding_fraction(lengths, list(bucketed)) < padding_fraction(lengths, list(plain)) / 2
     assert padding_fraction(lengths, list(plain)) < padding_fraction(lengths, list(plain), pad_to=128)
+    # a larger pool pads less (the price: batches of one kind of sentence)
+    big_pool = BucketBatchSampler(lengths, 16, seed=1, pool=25)
+    assert padding_fraction(lengths, list(big_pool)) < padding_fraction(lengths, list(bucketed)) / 2
     ranks = [list(BucketBatchSampler(lengths, 16, 1, rank=r, world_size=2)) for r in (0, 1)]
     assert len(ranks[0]) == len(ranks[1]) == 13  # 25 batches, padded to 26
     assert sorted({i for r in ranks for b in r for i in b}) == list(range(400))
+
+
+def test_fit_sorts_pools_of_the_configured_size(tiny, reviews):
+    from bertlab.train.loop import Trainer
+
+    for pool in (1, 6):
+        trainer = Trainer(tiny_config(tiny, bucket_pool=pool), None, reviews, progress=False)
+        assert trainer.sampler.pool == pool
+        assert trainer.sampler.all_batches(0) == BucketBatchSampler(
+            token_lengths(trainer.tokenizer, [ex.text for ex in trainer.train], 128), 8, 3, pool=pool
+        ).all_batches(0)
 
 
 def test_naive_and_dynamic_padding_give_the_same_loss(tiny, reviews):

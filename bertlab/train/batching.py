@@ -7,6 +7,13 @@ as much as a 128-token one. Two fixes, used together:
 - **length bucketing** (`BucketBatchSampler`): put sentences of similar length in the same
   batch, so that the longest member is not much longer than the rest.
 
+Bucketing has a price. Sentences of one length are often sentences of one kind (in the
+bundled reviews, one template), so a batch sorted out of a large pool holds one kind of
+sentence, and its gradient stands for less of the data. Sorting small pools (4 batches by
+default) keeps most of the saving: on the bundled reviews, padding falls from about 31% of
+the positions to 12% (2% with pools of 50 batches), while in notebook 11's measurements the
+accuracy stayed that of an unsorted order instead of dropping by up to 4 points.
+
 The order is drawn from a `torch.Generator` seeded with ``seed + epoch``, never from the
 global random state, so a run that resumes mid-epoch sees the same batches, and every
 process of a distributed run agrees on them (each takes every `world_size`-th batch, like
@@ -44,7 +51,7 @@ class BucketBatchSampler:
         bucketing: bool = True,
         rank: int = 0,
         world_size: int = 1,
-        pool: int = 50,
+        pool: int = 4,
     ):
         if not lengths:
             raise ValueError("BucketBatchSampler needs at least one example.")

@@ -30,6 +30,7 @@ HELP = {
     "max_grad_norm": "clip the global gradient norm to this (0 = no clipping)",
     "precision": "auto (bf16 where supported, else fp16 with a grad scaler on CUDA), fp32, bf16, fp16",
     "bucketing": "group examples of similar length into batches (less padding)",
+    "bucket_pool": "batches sorted by length together when bucketing: more pads less, but fills a batch with one kind of sentence",
     "compile": "wrap the model in torch.compile",
     "eval_every": "evaluate (and checkpoint) every N optimizer steps; 0 = at the end of each epoch",
     "output_dir": 'folder for checkpoints: last/ (resumable) and best/ ("" = none)',
@@ -58,6 +59,7 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     precision: str = "auto"
     bucketing: bool = True
+    bucket_pool: int = 4
     compile: bool = False
     eval_every: int = 0
     output_dir: str = ""
@@ -83,6 +85,7 @@ class TrainConfig:
         params.choice("precision", self.precision, PRECISIONS)
         for name in ("bucketing", "compile", "resume"):
             params.choice(name, getattr(self, name), (True, False))
+        params.integer("bucket_pool", self.bucket_pool, minimum=1)
         params.integer("eval_every", self.eval_every, minimum=0)
         params.text("output_dir", self.output_dir)
         if self.resume and not self.output_dir:

@@ -175,7 +175,8 @@ class Trainer:
         self.collate = Collator(self.tokenizer, max_length=cfg.max_length)
         lengths = token_lengths(self.tokenizer, [ex.text for ex in self.train], cfg.max_length)
         self.sampler = BucketBatchSampler(
-            lengths, cfg.batch_size * cfg.grad_accum, cfg.seed, cfg.bucketing, self.rank, self.world_size
+            lengths, cfg.batch_size * cfg.grad_accum, cfg.seed, cfg.bucketing, self.rank, self.world_size,
+            pool=cfg.bucket_pool,
         )
         per_epoch = len(self.sampler)
         self.total_steps = min(cfg.max_steps or per_epoch * cfg.num_epochs, per_epoch * cfg.num_epochs)
