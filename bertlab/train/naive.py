@@ -7,7 +7,9 @@ a plain, unfused AdamW over every parameter (weight decay on biases and LayerNor
 There is no evaluation during training and no checkpointing. What decides the result
 rather than the speed is shared with `fit`, so the two can be compared like for like:
 the learning-rate schedule (`warmup_ratio`, then linear decay), `weight_decay`,
-gradient clipping (`max_grad_norm`), the seed, the examples and the number of steps.
+gradient clipping (`max_grad_norm`), the seed, the examples and the number of steps. The
+batches are `fit`'s without bucketing: the same plain shuffle, drawn from the same seed, so
+that a difference in accuracy comes from the loops and not from a luckier batch order.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import torch
 
 from bertlab import env, hub
+from bertlab.train.batching import BucketBatchSampler
 from bertlab.train.config import TrainConfig
 from bertlab.train.loop import FitResult, evaluate, warmup_linear
 from bertlab.train.throughput import Meter
@@ -50,8 +53,10 @@ def naive_fit(cfg: TrainConfig, data: Any = None, progress: bool = True) -> FitR
     model = hub.load_classifier(cfg.model, num_labels=len(data.label_names)).to(device)
     model.train()
 
-    generator = torch.Generator().manual_seed(cfg.seed)
-    loader = DataLoader(train, batch_size=cfg.batch_size, shuffle=True, generator=generator,
+    # a plain shuffle (no bucketing, so the lengths do not matter), epoch by epoch from the seed
+    sampler = BucketBatchSampler([0] * len(train), cfg.batch_size, cfg.seed, bucketing=False)
+    # its own generator keeps the DataLoader from drawing on the global one that dropout uses
+    loader = DataLoader(train, batch_sampler=sampler, generator=torch.Generator().manual_seed(cfg.seed),
                         collate_fn=lambda b: naive_batch(tokenizer, b, cfg.max_length))
     total = min(cfg.max_steps or len(loader) * cfg.num_epochs, len(loader) * cfg.num_epochs)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -59,6 +64,7 @@ def naive_fit(cfg: TrainConfig, data: Any = None, progress: bool = True) -> FitR
     meter, history, step = Meter(model, device, "fp32"), [], 0
     bar = tqdm(total=total, disable=not progress)
     for epoch in range(cfg.num_epochs):
+        sampler.set_epoch(epoch)
         for batch in loader:
             if step >= total:
                 break
