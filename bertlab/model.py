@@ -7,7 +7,8 @@ self.query, attention.output.LayerNorm, intermediate.dense, output.dense, pooler
 GELU is the exact erf form and LayerNorm's eps comes from the config (1e-12), so the bundled
 MiniLM weights load by name and the hidden states equal transformers' to 1e-5.
 
-Choices live in `BertConfig`, not in `forward`: `attn_implementation` ("sdpa" or "eager"),
+The config and the loading and saving of weights are in `bertlab.pretrained`. Choices live
+in `BertConfig`, not in `forward`: `attn_implementation` ("sdpa" or "eager"),
 `output_attentions` (probabilities on the output as `.attentions`) and
 `output_hidden_states` (every layer's output as `.hidden_states`). Shapes use the legend
 of `bertlab.attention`: B batch, T tokens, H hidden, h heads, V vocabulary.
@@ -15,97 +16,21 @@ of `bertlab.attention`: B batch, T tokens, H hidden, h heads, V vocabulary.
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from dataclasses import dataclass, fields
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from bertlab.attention import MultiHeadSelfAttention, padding_mask
-from bertlab.errors import BertlabError, ModelNotFoundError, ParameterError
+from bertlab.errors import ParameterError
+from bertlab.pretrained import BertConfig, Pretrained, model_folder, read_weights
 
-
-@dataclass
-class BertConfig:
-    """BERT's hyperparameters, with Hugging Face's field names. The defaults are bert-base."""
-
-    vocab_size: int = 30522
-    hidden_size: int = 768
-    num_hidden_layers: int = 12
-    num_attention_heads: int = 12
-    intermediate_size: int = 3072
-    hidden_act: str = "gelu"  # exact erf GELU, the only activation BERT checkpoints use here
-    hidden_dropout_prob: float = 0.1
-    attention_probs_dropout_prob: float = 0.1
-    max_position_embeddings: int = 512
-    type_vocab_size: int = 2
-    initializer_range: float = 0.02
-    layer_norm_eps: float = 1e-12
-    pad_token_id: int = 0
-    num_labels: int = 2  # for BertForSequenceClassification
-    classifier_dropout: float | None = None  # None: use hidden_dropout_prob
-    attn_implementation: str = "sdpa"  # "sdpa" (fused, fast) or "eager" (our own code)
-    output_attentions: bool = False  # put (B, h, T, T) probabilities of every layer on the output
-    output_hidden_states: bool = False  # put the embeddings and every layer's (B, T, H) output on it
-
-    def __post_init__(self) -> None:
-        if self.hidden_size % self.num_attention_heads:
-            raise ParameterError(
-                f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
-                f"({self.num_attention_heads})."
-            )
-        if self.hidden_act != "gelu":
-            raise ParameterError(
-                f'bertlab.model implements BERT\'s exact GELU (hidden_act="gelu") only, not '
-                f"{self.hidden_act!r}; use transformers.AutoModel for this checkpoint."
-            )
-        if self.attn_implementation not in ("eager", "sdpa"):
-            raise ParameterError(
-                f'attn_implementation must be "eager" or "sdpa", not {self.attn_implementation!r}.'
-            )
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> BertConfig:
-        """Read a config.json dictionary; keys this model has no use for are ignored."""
-        if d.get("model_type", "bert") != "bert":
-            raise ParameterError(
-                f"bertlab.model builds BERT, but this config is for {d['model_type']!r}; "
-                "use transformers.AutoModel for it."
-            )
-        if d.get("position_embedding_type", "absolute") != "absolute":
-            raise ParameterError("bertlab.model supports learned absolute position embeddings only.")
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in d.items() if k in known}
-        if "id2label" in d and "num_labels" not in d:
-            values["num_labels"] = len(d["id2label"])
-        return cls(**values)
-
-    @classmethod
-    def from_hf(cls, hf_config: Any) -> BertConfig:
-        """From a `transformers.BertConfig`."""
-        config = cls.from_dict({**hf_config.to_dict(), "num_labels": hf_config.num_labels})
-        implementation = getattr(hf_config, "_attn_implementation", None)
-        if implementation in ("eager", "sdpa"):
-            config.attn_implementation = implementation
-        return config
-
-    def to_hf(self) -> Any:
-        """To a `transformers.BertConfig` with the same numbers (and attention implementation)."""
-        from transformers import BertConfig as HFBertConfig
-
-        values = dataclasses.asdict(self)
-        implementation = values.pop("attn_implementation")
-        return HFBertConfig(**values, attn_implementation=implementation)
-
-    @classmethod
-    def from_pretrained(cls, name: str = "minilm") -> BertConfig:
-        """The config of a model that `bertlab.hub` can name (bundled, folder or hub name)."""
-        folder = model_folder(name)
-        return cls.from_dict(json.loads((folder / "config.json").read_text()))
+# BertConfig, model_folder and read_weights live in bertlab.pretrained and are named here too
+__all__ = [
+    "BertConfig", "BertForMaskedLM", "BertForSequenceClassification", "BertModel", "ClassifierOutput",
+    "EncoderOutput", "MaskedLMOutput", "Pretrained", "count_parameters", "model_folder", "read_weights",
+]
 
 
 # ---------------------------------------------------------------------------------------
@@ -238,128 +163,6 @@ class Pooler(nn.Module):
         return torch.tanh(self.dense(hidden[:, 0]))  # (B, H)
 
 
-# ---------------------------------------------------------------------------------------
-# Loading, saving, counting: shared by the three models
-
-
-class Pretrained(nn.Module):
-    """Weight initialisation, `from_pretrained` with every key checked, `save_pretrained`."""
-
-    base_prefix = ""  # "bert." for models with a head, as in transformers
-    head_prefixes: tuple[str, ...] = ()  # weights a checkpoint may lack; initialised and reported
-    ignored_prefixes: tuple[str, ...] = ()  # checkpoint weights this model does not use
-    tied: tuple[str, ...] = ()  # parameters that share another's tensor (not saved)
-
-    def __init__(self, config: BertConfig):
-        super().__init__()
-        self.config = config
-        self.newly_initialised: list[str] = []
-
-    def init_weights(self) -> None:
-        """BERT's initialisation: N(0, 0.02) for weights, zeros for biases, LayerNorm = identity."""
-        std = self.config.initializer_range
-        for module in self.modules():
-            if isinstance(module, nn.Linear | nn.Embedding):
-                nn.init.normal_(module.weight, mean=0.0, std=std)
-            if isinstance(module, nn.Linear) and module.bias is not None:
-                nn.init.zeros_(module.bias)
-            if isinstance(module, nn.Embedding) and module.padding_idx is not None:
-                with torch.no_grad():
-                    module.weight[module.padding_idx].zero_()
-            if isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-
-    def _encode(self, input_ids, token_type_ids, attention_mask) -> EncoderOutput:
-        return self.bert(input_ids, token_type_ids, attention_mask)
-
-    @classmethod
-    def from_pretrained(cls, name: str = "minilm", **overrides: Any) -> Pretrained:
-        """Load `name` (what `bertlab.hub` accepts) with every key and shape checked; eval mode.
-
-        `overrides` change config fields, e.g. ``attn_implementation="eager"`` or
-        ``num_labels=3``. Weights the checkpoint lacks but this model's head needs are
-        initialised, listed in `model.newly_initialised` and named in one printed line.
-        """
-        config = BertConfig.from_pretrained(name)
-        try:
-            config = dataclasses.replace(config, **overrides)
-        except TypeError:
-            valid = ", ".join(f.name for f in fields(BertConfig))
-            raise ParameterError(f"Unknown config field in {sorted(overrides)}; valid: {valid}.") from None
-        model = cls(config)
-        model.load_checked(read_weights(model_folder(name)))
-        if model.newly_initialised:
-            print(f"{cls.__name__}: new weights, not in the checkpoint: {model._new_modules()}.")
-        return model.eval()
-
-    def load_checked(self, state: dict[str, torch.Tensor]) -> None:
-        """Load a checkpoint's state dict into this model, checking every key and shape."""
-        state = self._normalise_keys(dict(state))
-        expected = {k: v for k, v in self.state_dict().items() if k not in self.tied}
-        unexpected = sorted(set(state) - set(expected))
-        if unexpected:
-            raise BertlabError(
-                f"The checkpoint has weights this {type(self).__name__} does not have: "
-                f"{', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}; "
-                "is it a BERT checkpoint of the same architecture?"
-            )
-        for key, tensor in state.items():
-            if tensor.shape != expected[key].shape:
-                raise BertlabError(
-                    f"Shape mismatch for {key}: the checkpoint has {tuple(tensor.shape)}, this "
-                    f"model {tuple(expected[key].shape)}; do the config and the checkpoint agree?"
-                )
-        missing = sorted(set(expected) - set(state))
-        not_head = [k for k in missing if not k.startswith(self.head_prefixes)]
-        if not_head:
-            raise BertlabError(
-                f"The checkpoint lacks {len(not_head)} weights of the encoder, e.g. {not_head[0]}; "
-                "is it a complete BERT checkpoint?"
-            )
-        self.load_state_dict(state, strict=False)
-        self.newly_initialised = missing
-
-    def _new_modules(self) -> str:
-        """The newly initialised weights, grouped by module: "cls.predictions.transform.dense, ..."."""
-        leaves = {n for n, m in self.named_modules() if not list(m.children())}
-        names = {k.rsplit(".", 1)[0] if k.rsplit(".", 1)[0] in leaves else k for k in self.newly_initialised}
-        return ", ".join(sorted(names))
-
-    def _normalise_keys(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Drop known buffers and other heads' weights; add or strip the "bert." prefix."""
-        state = {
-            k: v
-            for k, v in state.items()
-            # transformers' non-persistent index buffers, which this model computes instead
-            if not k.endswith(("embeddings.position_ids", "embeddings.token_type_ids"))
-        }
-        prefixed = any(k.startswith("bert.") for k in state)
-        if self.base_prefix and not prefixed:  # a bare encoder's checkpoint under a head model
-            state = {("bert." + k if k.startswith(_BASE_MODULES) else k): v for k, v in state.items()}
-        if not self.base_prefix and prefixed:  # a head model's checkpoint under BertModel
-            state = {k.removeprefix("bert."): v for k, v in state.items()}
-        if "cls.predictions.decoder.bias" in state and "cls.predictions.bias" not in state:
-            state["cls.predictions.bias"] = state["cls.predictions.decoder.bias"]
-        return {k: v for k, v in state.items() if not k.startswith(self.ignored_prefixes)}
-
-    def save_pretrained(self, folder: str | Path) -> Path:
-        """Write config.json and model.safetensors that bertlab and transformers both load."""
-        from safetensors.torch import save_file
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        hf_config = self.config.to_hf()
-        hf_config.architectures = [type(self).__name__]
-        hf_config.to_json_file(str(folder / "config.json"))
-        state = {k: v.detach().contiguous() for k, v in self.state_dict().items() if k not in self.tied}
-        save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
-        return folder
-
-
-_BASE_MODULES = ("embeddings.", "encoder.", "pooler.")
-
-
 class BertModel(Pretrained):
     """The encoder: embeddings, L encoder layers, and (optionally) the pooler."""
 
@@ -474,40 +277,7 @@ class BertForSequenceClassification(Pretrained):
 
 
 # ---------------------------------------------------------------------------------------
-# Files and counting
-
-
-def model_folder(name: str = "minilm") -> Path:
-    """The local folder of a model `bertlab.hub` can name (downloaded when online)."""
-    from bertlab import hub
-
-    path, local = hub.resolve(name)
-    if local:
-        return Path(path)
-    try:
-        from huggingface_hub import snapshot_download
-
-        patterns = ["config.json", "model.safetensors", "pytorch_model.bin"]
-        return Path(snapshot_download(path, allow_patterns=patterns))
-    except Exception:
-        raise ModelNotFoundError(
-            f"Could not find model {name!r} locally or on the Hugging Face Hub (offline, or a "
-            'wrong name); use "minilm" (bundled) or a local folder.'
-        ) from None
-
-
-def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
-    """A checkpoint's tensors: model.safetensors, else pytorch_model.bin (weights only, no pickles)."""
-    folder = Path(folder)
-    if (folder / "model.safetensors").exists():
-        from safetensors.torch import load_file
-
-        return load_file(str(folder / "model.safetensors"))
-    if (folder / "pytorch_model.bin").exists():
-        return torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    raise ModelNotFoundError(
-        f"The model folder {folder.name} has no model.safetensors or pytorch_model.bin."
-    )
+# Counting
 
 
 def count_parameters(model_or_config: nn.Module | BertConfig) -> int:
