@@ -53,8 +53,9 @@ def save_random_model(folder: str | os.PathLike, size: str = "tiny", num_labels:
     tokenizer = hub.load_tokenizer("minilm")
     config = BertConfig(vocab_size=tokenizer.vocab_size, num_labels=num_labels, **{**SIZES[size], **config})
     torch.manual_seed(0)
-    BertForSequenceClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    with hub.quiet():  # no "Writing model shards" bar
+        BertForSequenceClassification(config).save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
     return str(folder)
 
 
@@ -144,6 +145,11 @@ def run_one(loop: str, model_name: str, data: Any, cfg: TrainConfig, steps: int)
     return fit(run_cfg, data=data, progress=False).metrics
 
 
+def load_average(when: str) -> dict[str, float]:
+    """{"load_average_at_<when>": 1-minute load} where the system reports one (not on Windows)."""
+    return {f"load_average_at_{when}": round(os.getloadavg()[0], 2)} if hasattr(os, "getloadavg") else {}
+
+
 def machine() -> dict[str, Any]:
     """Where the figures were measured."""
     device = env.pick_device("auto")
@@ -151,8 +157,7 @@ def machine() -> dict[str, Any]:
             "torch": torch.__version__, "python": platform.python_version()}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(0)
-    if hasattr(os, "getloadavg"):
-        info["load_average_at_start"] = round(os.getloadavg()[0], 2)
+    info.update(load_average("start"))
     return info
 
 
@@ -230,7 +235,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"{name} = {value:.2f}x")
     if args.out:
         record = {
-            "machine": {**where, "load_average_at_end": round(os.getloadavg()[0], 2)},
+            "machine": {**where, **load_average("end")},
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "command": "python -m bertlab bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:]),
             "size": args.size, "batch_size": args.batch_size, "max_length": args.max_length,

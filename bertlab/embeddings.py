@@ -19,7 +19,8 @@ import torch.nn.functional as F
 
 from bertlab import env, hub
 from bertlab.errors import ParameterError
-from bertlab.model import BertModel, model_folder
+from bertlab.model import BertModel
+from bertlab.pretrained import model_folder
 
 
 def mean_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

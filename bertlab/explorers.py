@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from bertlab import hub
+from bertlab import hub, plots
 from bertlab.model import BertModel
 
 EXAMPLE = "The animal didn't cross the street because it was too tired."
@@ -62,15 +62,6 @@ def attention_figure(tokens: list[str], weights: torch.Tensor, title: str = "", 
     return ax.figure
 
 
-def show(figure: Any) -> None:
-    """Display a bare matplotlib Figure in Jupyter as a PNG (works before pyplot is used)."""
-    from IPython.display import Image, display
-
-    from bertlab.plots import png_bytes
-
-    display(Image(data=png_bytes(figure, dpi=80), format="png"))
-
-
 class AttentionExplorer:
     """Sentence, layer and head controls over an attention heatmap; show `explorer.widget`."""
 
@@ -108,7 +99,7 @@ class AttentionExplorer:
                                        f"{self.model}: layer {layer}, head {head}")
         self.output.clear_output(wait=True)
         with self.output:
-            show(self.figure)
+            plots.show(self.figure)
         return self.figure
 
 

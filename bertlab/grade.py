@@ -49,15 +49,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # Running untrusted code in a child process with limits
 
 
-def _limits(memory_bytes: int) -> Any:
-    def apply() -> None:  # runs in the child between fork and exec; the kernel inherits it
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-
-    return apply
-
-
 def _kill_tree(proc: subprocess.Popen) -> None:
     """Kill a child and everything it started (the kernel runs in its own session)."""
     import psutil
@@ -76,12 +67,14 @@ def _kill_tree(proc: subprocess.Popen) -> None:
 
 def _child(code: str, stdin: str, cwd: Path, memory_gb: float, time_limit: float) -> tuple[str, bool]:
     """Run ``python -c code`` with the limits; return (stdout, timed_out)."""
+    limit = int(memory_gb * 1e9)
+    # the child sets its own memory limit (a preexec_fn is unsafe with threads); its kernel inherits it
+    code = f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit})); {code}"
     env = {**os.environ, "BERTLAB_PROFILE": "ci", "HF_HUB_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-c", code], cwd=cwd, env=env, stdin=subprocess.PIPE,
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        preexec_fn=_limits(int(memory_gb * 1e9)),
     )
     try:
         out, _ = proc.communicate(stdin, timeout=time_limit)
@@ -242,10 +235,10 @@ def grade(submissions: str | Path, out: str | Path = "grades.csv", timeout: int 
     ids = sorted({eid for g in graded.values() for eid in g["exercises"]})
     rows = []
     for path, g in graded.items():
-        ok, message = g["notebook"]
-        rows.append({"student": path.stem, "exercise": NOTEBOOK_ROW, "passed": ok, "message": message})
+        nb_ok, nb_message = g["notebook"]
+        rows.append({"student": path.stem, "exercise": NOTEBOOK_ROW, "passed": nb_ok, "message": nb_message})
         for eid in ids:
-            default = (False, "no solution cell for this exercise" if g["exercises"] or ok else message)
+            default = (False, "no solution cell for this exercise" if g["exercises"] or nb_ok else nb_message)
             ok, message = g["exercises"].get(eid, default)
             rows.append({"student": path.stem, "exercise": eid, "passed": ok, "message": message})
     out = Path(out)

@@ -77,8 +77,8 @@ def _not_found(name: str, err: Exception) -> ModelNotFoundError:
 
 
 @contextlib.contextmanager
-def _quiet():
-    """Silence transformers' load reports and warnings while loading."""
+def quiet():
+    """Silence transformers' reports, warnings and progress bars (loading or saving a model)."""
     from transformers.utils import logging as hf_logging
 
     level = hf_logging.get_verbosity()
@@ -98,7 +98,7 @@ def _load(factory: Any, name: str, **kwargs: Any) -> Any:
     path, local = resolve(name)
     kwargs.setdefault("trust_remote_code", False)
     try:
-        with _quiet():
+        with quiet():
             return factory.from_pretrained(path, local_files_only=local, **kwargs)
     except (OSError, ValueError) as err:
         if local:
@@ -144,7 +144,7 @@ def load_sentence_transformer(name: str = BUNDLED) -> Any:
 
     path, local = resolve(name)
     try:
-        with _quiet():
+        with quiet():
             return SentenceTransformer(path, device="cpu", local_files_only=local)
     except (OSError, ValueError) as err:
         raise _not_found(name, err) from None

@@ -54,8 +54,6 @@ class FillMaskPlayground:
 
         A text without [MASK] shows a hint instead of raising: learners type freely.
         """
-        from IPython.display import display
-
         if self.text.value != text:
             self.text.value = text  # fires _on_change, which calls update again
             return self.guesses
@@ -68,7 +66,7 @@ class FillMaskPlayground:
         self._draw()
         self.output.clear_output(wait=True)
         with self.output:
-            display(self.figure)
+            plots.show(self.figure)
         return self.guesses
 
     def _draw(self) -> None:

@@ -32,6 +32,14 @@ def png_bytes(figure: Any, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
+def show(figure: Any, dpi: int = 80) -> None:
+    """Display a bare matplotlib Figure in Jupyter as a PNG (works before pyplot is used, and
+    inside an ipywidgets Output, where displaying the Figure itself can hang nbclient)."""
+    from IPython.display import Image, display
+
+    display(Image(data=png_bytes(figure, dpi=dpi), format="png"))
+
+
 def _axes(ax: Any = None, figsize: tuple[float, float] = (6, 4)) -> Any:
     import matplotlib.pyplot as plt
 

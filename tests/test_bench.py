@@ -27,7 +27,7 @@ def test_bench_times_three_loops_and_writes_json(tmp_path, capsys):
     bench.add_arguments(parser)
     out = tmp_path / "cpu-test.json"
     args = parser.parse_args(["--size", "tiny", "--steps", "1", "--batch-size", "4",
-                              "--max-length", "32", "--precision", "fp32", "--out", str(out)])
+                              "--max-length", "32", "--precision", "fp32", "--device", "cpu", "--out", str(out)])
     assert bench.main(args) == 0
     printed = capsys.readouterr().out
     assert "6 * N_non_embedding" in printed and "CPU estimate" in printed and "c/a" in printed

@@ -155,7 +155,7 @@ return [cell.querySelector('.widget-slider .noUi-handle'), canvas.toDataURL('ima
 """
 
 
-def test_slider_redraws_the_figure_in_jupyterlab(lab, browser):
+def test_slider_redraws_the_figure_in_jupyterlab(browser, lab):  # browser first: skip before starting a lab
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys

@@ -2,7 +2,7 @@
 
 import torch
 
-from bertlab import explorers, hub
+from bertlab import explorers, hub, plots
 
 
 def test_attention_maps_match_transformers():
@@ -38,5 +38,5 @@ def test_sliders_and_text_box_redraw():
 def test_show_displays_a_png(monkeypatch):
     shown = []
     monkeypatch.setattr("IPython.display.display", shown.append)
-    explorers.show(explorers.attention_figure(["[CLS]", "hi", "[SEP]"], torch.eye(3), "t"))
+    plots.show(explorers.attention_figure(["[CLS]", "hi", "[SEP]"], torch.eye(3), "t"))
     assert len(shown) == 1 and shown[0].data[:4] == b"\x89PNG"

@@ -14,7 +14,7 @@ from bertlab.bench import save_random_model
 def finetune_args(model: str, out: str) -> list[str]:
     return ["-m", "bertlab", "finetune", "--model", model, "--dataset", "reviews",
             "--max-train-examples", "32", "--max_eval_examples", "16", "--batch-size", "4",
-            "--num-epochs", "1", "--eval-every", "2", "--precision", "fp32", "--lr", "1e-3",
+            "--num-epochs", "1", "--eval-every", "2", "--precision", "fp32", "--lr", "1e-3", "--device", "cpu",
             "--output-dir", f"{out}/ckpt", "--metrics-path", f"{out}/metrics.json"]
 
 

@@ -107,7 +107,7 @@ def cosine_similarity(a, b):
                              json.dumps({"exercises": [["00.1", cheat]], "timeout": 20, "nonce": "N0"}),
                              Path.cwd(), memory_gb=8, time_limit=120)
     verdicts = grade._verdicts(out, "N0")
-    assert not late and verdicts == [["00.1", False, verdicts[0][2]]]
+    assert not late and [v[:2] for v in verdicts] == [["00.1", False]]
     assert "only imports and defs, but line 2 is `bertlab.check.run_exercise =" in verdicts[0][2]
 
 

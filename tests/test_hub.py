@@ -52,10 +52,14 @@ def test_default_path_never_opens_a_network_connection(monkeypatch):
     """With the offline variables unset, the bundled model and data still load without a socket."""
     import socket
 
+    import huggingface_hub.constants
+
     from bertlab import data
 
     for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
         monkeypatch.delenv(var, raising=False)
+    # huggingface_hub read the variable when it was first imported: switch its copy off too
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
 
     def refuse(*args, **kwargs):
         raise AssertionError(f"network access attempted: {args[1:] if len(args) > 1 else args}")

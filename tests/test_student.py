@@ -7,6 +7,7 @@ solution and check cells run (in this process), never whole notebooks, to stay f
 from __future__ import annotations
 
 import ast
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -193,11 +194,13 @@ def test_bad_input_is_one_sentence(case, tmp_path, capsys):
         "missing": [str(tmp_path / "nope.ipynb")],
         "not_json": [str(tmp_path / "broken.ipynb")],
         "no_notebooks": [str(tmp_path / "empty")],
-        "into_teacher_folder": [str(FIXTURE)],
+        "into_teacher_folder": [str(tmp_path / "teacher" / FIXTURE.name)],
     }[case]
     (tmp_path / "broken.ipynb").write_text("{not json")
     (tmp_path / "empty").mkdir()
-    out = FIXTURE.parent if case == "into_teacher_folder" else tmp_path / "out"
+    (tmp_path / "teacher").mkdir()
+    shutil.copy(FIXTURE, tmp_path / "teacher")  # a copy: were the refusal broken, nothing in tests/ is overwritten
+    out = tmp_path / "teacher" if case == "into_teacher_folder" else tmp_path / "out"
     assert main(["student", *args, "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err

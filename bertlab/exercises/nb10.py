@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from bertlab import check
+from bertlab.train.batching import padding_fraction, split
 
 
 @check.register("10.1", "accuracy over examples, not batches", "accuracy_over_batches")
@@ -38,14 +39,13 @@ def _accuracy_over_batches(accuracy_over_batches) -> None:
 def _padding_share(padding_share) -> None:
     cases = [([3, 5, 2, 8, 8, 1, 4], 3), ([12, 12, 12, 12], 2), ([7, 30, 9, 11, 6], 2), ([5], 4)]
     for lengths, batch_size in cases:
-        padded = sum(max(lengths[i:i + batch_size]) * len(lengths[i:i + batch_size])
-                     for i in range(0, len(lengths), batch_size))
-        expected = (padded - sum(lengths)) / padded
+        batches = split(list(range(len(lengths))), batch_size)  # consecutive batches
+        expected = padding_fraction(lengths, batches)
         answer = padding_share(list(lengths), batch_size)
         if not check.is_close_number(answer):
             raise check.CheckFailed("10.2", f"return one number, not {type(answer).__name__}.")
-        longest = max(lengths) * len(lengths)
-        if abs(float(answer) - (longest - sum(lengths)) / longest) < 1e-12 and abs(expected - float(answer)) > 1e-12:
+        to_longest = padding_fraction(lengths, batches, pad_to=max(lengths))
+        if abs(float(answer) - to_longest) < 1e-12 and abs(expected - float(answer)) > 1e-12:
             raise check.CheckFailed("10.2", "that pads every batch to the longest sentence of the whole "
                                     "list; pad each batch only to its own longest member.")
         check.close("10.2", float(answer), expected, what=f"padding_share({lengths}, {batch_size})")

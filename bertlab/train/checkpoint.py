@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from bertlab import hub
 from bertlab.errors import DataError
 
 
@@ -132,6 +133,7 @@ def save_pretrained(folder: str | os.PathLike, model: Any, tokenizer: Any) -> No
     """Write a model folder that `bertlab.hub.load_classifier(folder)` loads, atomically."""
     target = Path(folder)
     tmp = _temporary(target)
-    model.save_pretrained(tmp)  # config.json + model.safetensors
-    tokenizer.save_pretrained(tmp)
+    with hub.quiet():  # no "Writing model shards" bar
+        model.save_pretrained(tmp)  # config.json + model.safetensors
+        tokenizer.save_pretrained(tmp)
     _replace_dir(tmp, target)

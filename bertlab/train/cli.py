@@ -19,7 +19,7 @@ from dataclasses import MISSING, fields
 
 import torch
 
-from bertlab import results
+from bertlab import env, results
 from bertlab.train.config import HELP, TrainConfig
 from bertlab.train.loop import distributed, fit
 
@@ -42,7 +42,7 @@ def _start_process_group(cfg: TrainConfig) -> bool:
     """Join torchrun's process group when there is one to join; True if this call started it."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or torch.distributed.is_initialized():
         return False
-    use_cuda = torch.cuda.is_available() and cfg.device in ("auto", "cuda")
+    use_cuda = env.pick_device(cfg.device).type == "cuda"
     if use_cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     torch.distributed.init_process_group(backend="nccl" if use_cuda else "gloo")

@@ -64,6 +64,8 @@ def naive_fit(cfg: TrainConfig, data: Any = None, progress: bool = True) -> FitR
     meter, history, step = Meter(model, device, "fp32"), [], 0
     bar = tqdm(total=total, disable=not progress)
     for epoch in range(cfg.num_epochs):
+        if step >= total:
+            break
         sampler.set_epoch(epoch)
         for batch in loader:
             if step >= total:
