@@ -1,7 +1,9 @@
 """``python -m bertlab COMMAND ...``: the course's command line.
 
-Each command lives in its own module, which defines ``add_arguments(parser)`` and
-``main(args) -> int``; only the chosen one is imported.
+Each command lives in a module that defines ``add_arguments(parser)`` and
+``main(args) -> int`` (or, written "module:name", ``name_arguments`` and ``name_main``, where
+two commands share one idea); only the chosen module is imported. The teacher's commands
+are in `bertlab.classroom`, the practitioner's in `bertlab.train`.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ import sys
 from bertlab.errors import BertlabError
 
 COMMANDS = {
-    "run": ("bertlab.runner", "run one notebook with papermill, parameters checked"),
-    "course": ("bertlab.course", "run every notebook headless and print a summary"),
-    "refresh": ("bertlab.runner_refresh", "re-execute notebooks in place for committing"),
-    "sweep": ("bertlab.sweep", "run a notebook over a grid of parameters"),
-    "student": ("bertlab.student", "write student editions without solutions"),
-    "grade": ("bertlab.grade", "check a folder of submitted notebooks"),
+    "run": ("bertlab.classroom.run", "run one notebook with papermill, parameters checked"),
+    "course": ("bertlab.classroom.course", "run every notebook headless and print a summary"),
+    "refresh": ("bertlab.classroom.run:refresh", "re-execute notebooks in place for committing"),
+    "sweep": ("bertlab.classroom.sweep", "run a notebook over a grid of parameters"),
+    "student": ("bertlab.classroom.student", "write student editions without solutions"),
+    "grade": ("bertlab.classroom.grade", "check a folder of submitted notebooks"),
     "finetune": ("bertlab.train.cli", "fine-tune a model on a dataset (also under torchrun)"),
-    "bench": ("bertlab.bench", "time the naive loop, the Trainer and bertlab.train"),
+    "bench": ("bertlab.train.bench", "time the naive loop, the Trainer and bertlab.train"),
 }
 
 
@@ -36,12 +38,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0 if argv else 2
     name = argv[0]
-    module = importlib.import_module(COMMANDS[name][0])
+    module_name, _, prefix = COMMANDS[name][0].partition(":")
+    module = importlib.import_module(module_name)
+    add_arguments = getattr(module, f"{prefix}_arguments" if prefix else "add_arguments")
+    run = getattr(module, f"{prefix}_main" if prefix else "main")
     cmd = argparse.ArgumentParser(prog=f"python -m bertlab {name}", description=COMMANDS[name][1])
-    module.add_arguments(cmd)
+    add_arguments(cmd)
     args = cmd.parse_args(argv[1:])
     try:
-        return int(module.main(args) or 0)
+        return int(run(args) or 0)
     except BertlabError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

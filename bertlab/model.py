@@ -1,22 +1,23 @@
 """BERT written from scratch, with Hugging Face's parameter names so real weights load.
 
-Derived in notebook 08 (BERT from scratch); notebook 09 pretrains `BertForMaskedLM`,
-notebooks 06 and 07 read its hidden states and attention probabilities. The module tree
+Derived in notebook 08 (BERT from scratch); notebooks 06 and 07 read its hidden states and
+attention probabilities, and `bertlab.heads` puts the task heads on it. The module tree
 mirrors `transformers.BertModel` (embeddings.word_embeddings, encoder.layer.N.attention.
-self.query, attention.output.LayerNorm, intermediate.dense, output.dense, pooler.dense, ...),
-GELU is the exact erf form and LayerNorm's eps comes from the config (1e-12), so the bundled
-MiniLM weights load by name and the hidden states equal transformers' to 1e-5.
+self.query, ..., pooler.dense), GELU is the exact erf form and LayerNorm's eps is 1e-12, so
+the bundled MiniLM weights load by name and the hidden states equal transformers' to 1e-5.
 
-The config and the loading and saving of weights are in `bertlab.pretrained`. Choices live
-in `BertConfig`, not in `forward`: `attn_implementation` ("sdpa" or "eager"),
-`output_attentions` (probabilities on the output as `.attentions`) and
-`output_hidden_states` (every layer's output as `.hidden_states`). Shapes use the legend
-of `bertlab.attention`: B batch, T tokens, H hidden, h heads, V vocabulary.
+`BertConfig` holds BERT's hyperparameters under Hugging Face's names and the choices that
+are not `forward` arguments: `attn_implementation` ("sdpa" or "eager"), `output_attentions`
+and `output_hidden_states`. Checked loading and saving is in `bertlab.pretrained`. Shapes
+use `bertlab.attention`'s legend: B batch, T tokens, H hidden, h heads, V vocabulary.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import json
+from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -24,13 +25,82 @@ from torch import nn
 
 from bertlab.attention import MultiHeadSelfAttention, padding_mask
 from bertlab.errors import ParameterError
-from bertlab.pretrained import BertConfig, Pretrained, model_folder, read_weights
+from bertlab.pretrained import Pretrained, model_folder
 
-# BertConfig, model_folder and read_weights live in bertlab.pretrained and are named here too
-__all__ = [
-    "BertConfig", "BertForMaskedLM", "BertForSequenceClassification", "BertModel", "ClassifierOutput",
-    "EncoderOutput", "MaskedLMOutput", "Pretrained", "count_parameters", "model_folder", "read_weights",
-]
+# ---------------------------------------------------------------------------------------
+# The config
+
+
+@dataclass
+class BertConfig:
+    """BERT's hyperparameters, with Hugging Face's field names. The defaults are bert-base."""
+
+    vocab_size: int = 30522
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"  # exact erf GELU, the only activation BERT checkpoints use here
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-12
+    pad_token_id: int = 0
+    num_labels: int = 2  # for BertForSequenceClassification
+    classifier_dropout: float | None = None  # None: use hidden_dropout_prob
+    attn_implementation: str = "sdpa"  # "sdpa" (fused, fast) or "eager" (our own code)
+    output_attentions: bool = False  # put (B, h, T, T) probabilities of every layer on the output
+    output_hidden_states: bool = False  # put the embeddings and every layer's (B, T, H) output on it
+
+    def __post_init__(self) -> None:
+        if self.hidden_size % self.num_attention_heads:
+            raise ParameterError(f"hidden_size ({self.hidden_size}) must be a multiple of "
+                                 f"num_attention_heads ({self.num_attention_heads}).")
+        if self.hidden_act != "gelu":
+            raise ParameterError(f'bertlab.model implements BERT\'s exact GELU (hidden_act="gelu") only, '
+                                 f"not {self.hidden_act!r}; use transformers.AutoModel for this checkpoint.")
+        if self.attn_implementation not in ("eager", "sdpa"):
+            raise ParameterError(f'attn_implementation must be "eager" or "sdpa", not '
+                                 f"{self.attn_implementation!r}.")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BertConfig:
+        """Read a config.json dictionary; keys this model has no use for are ignored."""
+        if d.get("model_type", "bert") != "bert":
+            raise ParameterError(f"bertlab.model builds BERT, but this config is for "
+                                 f"{d['model_type']!r}; use transformers.AutoModel for it.")
+        if d.get("position_embedding_type", "absolute") != "absolute":
+            raise ParameterError("bertlab.model supports learned absolute position embeddings only.")
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in d.items() if k in known}
+        if "id2label" in d and "num_labels" not in d:
+            values["num_labels"] = len(d["id2label"])
+        return cls(**values)
+
+    @classmethod
+    def from_hf(cls, hf_config: Any) -> BertConfig:
+        """From a `transformers.BertConfig`."""
+        config = cls.from_dict({**hf_config.to_dict(), "num_labels": hf_config.num_labels})
+        implementation = getattr(hf_config, "_attn_implementation", None)
+        if implementation in ("eager", "sdpa"):
+            config.attn_implementation = implementation
+        return config
+
+    def to_hf(self) -> Any:
+        """To a `transformers.BertConfig` with the same numbers (and attention implementation)."""
+        from transformers import BertConfig as HFBertConfig
+
+        values = dataclasses.asdict(self)
+        implementation = values.pop("attn_implementation")
+        return HFBertConfig(**values, attn_implementation=implementation)
+
+    @classmethod
+    def from_pretrained(cls, name: str = "minilm") -> BertConfig:
+        """The config of a model that `bertlab.hub` can name (bundled, folder or hub name)."""
+        folder = model_folder(name)
+        return cls.from_dict(json.loads((folder / "config.json").read_text()))
 
 
 # ---------------------------------------------------------------------------------------
@@ -43,22 +113,6 @@ class EncoderOutput:
     pooler_output: torch.Tensor | None = None  # (B, H); None for BertForMaskedLM's encoder
     hidden_states: tuple[torch.Tensor, ...] | None = None  # L + 1 of (B, T, H), embeddings first
     attentions: tuple[torch.Tensor, ...] | None = None  # L of (B, h, T, T)
-
-
-@dataclass
-class MaskedLMOutput:
-    logits: torch.Tensor  # (B, T, V)
-    loss: torch.Tensor | None = None  # mean -log p over positions whose label is not -100
-    hidden_states: tuple[torch.Tensor, ...] | None = None
-    attentions: tuple[torch.Tensor, ...] | None = None
-
-
-@dataclass
-class ClassifierOutput:
-    logits: torch.Tensor  # (B, num_labels)
-    loss: torch.Tensor | None = None
-    hidden_states: tuple[torch.Tensor, ...] | None = None
-    attentions: tuple[torch.Tensor, ...] | None = None
 
 
 # ---------------------------------------------------------------------------------------
@@ -166,6 +220,8 @@ class Pooler(nn.Module):
 class BertModel(Pretrained):
     """The encoder: embeddings, L encoder layers, and (optionally) the pooler."""
 
+    config_class = BertConfig
+
     head_prefixes = ("pooler.",)
     ignored_prefixes = ("cls.", "classifier.")
 
@@ -198,82 +254,6 @@ class BertModel(Pretrained):
             hidden_states=tuple(hidden) if self.config.output_hidden_states else None,
             attentions=tuple(attentions) if self.config.output_attentions else None,
         )
-
-
-class BertForMaskedLM(Pretrained):
-    """BERT with the masked-language-modelling head; the decoder shares the word embeddings."""
-
-    base_prefix = "bert."
-    head_prefixes = ("cls.predictions.",)
-    ignored_prefixes = ("bert.pooler.", "cls.seq_relationship.", "cls.predictions.decoder.", "classifier.")
-    tied = ("cls.predictions.decoder.weight",)
-
-    def __init__(self, config: BertConfig):
-        super().__init__(config)
-        H = config.hidden_size
-        self.bert = BertModel(config, add_pooling_layer=False)
-        transform = nn.Module()
-        transform.dense = nn.Linear(H, H)
-        transform.LayerNorm = nn.LayerNorm(H, eps=config.layer_norm_eps)
-        predictions = nn.Module()
-        predictions.transform = transform
-        predictions.decoder = nn.Linear(H, config.vocab_size, bias=False)
-        predictions.bias = nn.Parameter(torch.zeros(config.vocab_size))
-        self.cls = nn.Module()
-        self.cls.predictions = predictions
-        self.init_weights()
-        predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight  # tied
-
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        token_type_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-    ) -> MaskedLMOutput:
-        """Logits (B, T, V); with labels (B, T) (-100 = not masked), the mean loss over masked tokens."""
-        out = self._encode(input_ids, token_type_ids, attention_mask)
-        p = self.cls.predictions
-        h = p.transform.LayerNorm(F.gelu(p.transform.dense(out.last_hidden_state)))  # (B, T, H)
-        logits = p.decoder(h) + p.bias  # (B, T, V)
-        loss = None
-        if labels is not None:
-            loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
-        return MaskedLMOutput(logits, loss, out.hidden_states, out.attentions)
-
-
-class BertForSequenceClassification(Pretrained):
-    """BERT with dropout and a linear classifier on the pooled [CLS] output."""
-
-    base_prefix = "bert."
-    head_prefixes = ("classifier.", "bert.pooler.")
-    ignored_prefixes = ("cls.",)
-
-    def __init__(self, config: BertConfig):
-        super().__init__(config)
-        self.bert = BertModel(config)
-        p = config.classifier_dropout
-        self.dropout = nn.Dropout(config.hidden_dropout_prob if p is None else p)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.init_weights()
-
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        token_type_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-    ) -> ClassifierOutput:
-        """Logits (B, num_labels); with labels (B,), cross-entropy (MSE when num_labels == 1)."""
-        out = self._encode(input_ids, token_type_ids, attention_mask)
-        logits = self.classifier(self.dropout(out.pooler_output))  # (B, num_labels)
-        loss = None
-        if labels is not None:
-            if self.config.num_labels == 1:
-                loss = F.mse_loss(logits.squeeze(-1), labels.float())
-            else:
-                loss = F.cross_entropy(logits, labels)
-        return ClassifierOutput(logits, loss, out.hidden_states, out.attentions)
 
 
 # ---------------------------------------------------------------------------------------

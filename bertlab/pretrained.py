@@ -1,107 +1,23 @@
-"""Loading and saving the from-scratch BERT: its config, checked weight loading, files.
+"""Loading and saving the from-scratch BERT: checked weight loading and its files.
 
-Derived in notebook 08 (BERT from scratch), beside `bertlab.model`, which holds the layers
-and the three models. `BertConfig` keeps BERT's hyperparameters under Hugging Face's names;
-`Pretrained`, the base class of the three models, initialises weights as BERT does, loads a
-checkpoint with every key and shape checked (safetensors, or a `.bin` with
-``weights_only=True``, never a pickle), and saves files that `transformers` loads too.
+Derived in notebook 08 (BERT from scratch), beside `bertlab.model`, which holds the config,
+the layers and the three models. `Pretrained`, the base class of the three models,
+initialises weights as BERT does, loads a checkpoint with every key and shape checked
+(safetensors, or a `.bin` with ``weights_only=True``, never a pickle), and saves files that
+`transformers` loads too. It knows its models only through the class attributes they set
+(`config_class`, `base_prefix`, ...), so this module never imports `bertlab.model`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from bertlab.errors import BertlabError, ModelNotFoundError, ParameterError
-
-if TYPE_CHECKING:
-    from bertlab.model import EncoderOutput
-
-
-@dataclass
-class BertConfig:
-    """BERT's hyperparameters, with Hugging Face's field names. The defaults are bert-base."""
-
-    vocab_size: int = 30522
-    hidden_size: int = 768
-    num_hidden_layers: int = 12
-    num_attention_heads: int = 12
-    intermediate_size: int = 3072
-    hidden_act: str = "gelu"  # exact erf GELU, the only activation BERT checkpoints use here
-    hidden_dropout_prob: float = 0.1
-    attention_probs_dropout_prob: float = 0.1
-    max_position_embeddings: int = 512
-    type_vocab_size: int = 2
-    initializer_range: float = 0.02
-    layer_norm_eps: float = 1e-12
-    pad_token_id: int = 0
-    num_labels: int = 2  # for BertForSequenceClassification
-    classifier_dropout: float | None = None  # None: use hidden_dropout_prob
-    attn_implementation: str = "sdpa"  # "sdpa" (fused, fast) or "eager" (our own code)
-    output_attentions: bool = False  # put (B, h, T, T) probabilities of every layer on the output
-    output_hidden_states: bool = False  # put the embeddings and every layer's (B, T, H) output on it
-
-    def __post_init__(self) -> None:
-        if self.hidden_size % self.num_attention_heads:
-            raise ParameterError(
-                f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
-                f"({self.num_attention_heads})."
-            )
-        if self.hidden_act != "gelu":
-            raise ParameterError(
-                f'bertlab.model implements BERT\'s exact GELU (hidden_act="gelu") only, not '
-                f"{self.hidden_act!r}; use transformers.AutoModel for this checkpoint."
-            )
-        if self.attn_implementation not in ("eager", "sdpa"):
-            raise ParameterError(
-                f'attn_implementation must be "eager" or "sdpa", not {self.attn_implementation!r}.'
-            )
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> BertConfig:
-        """Read a config.json dictionary; keys this model has no use for are ignored."""
-        if d.get("model_type", "bert") != "bert":
-            raise ParameterError(
-                f"bertlab.model builds BERT, but this config is for {d['model_type']!r}; "
-                "use transformers.AutoModel for it."
-            )
-        if d.get("position_embedding_type", "absolute") != "absolute":
-            raise ParameterError("bertlab.model supports learned absolute position embeddings only.")
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in d.items() if k in known}
-        if "id2label" in d and "num_labels" not in d:
-            values["num_labels"] = len(d["id2label"])
-        return cls(**values)
-
-    @classmethod
-    def from_hf(cls, hf_config: Any) -> BertConfig:
-        """From a `transformers.BertConfig`."""
-        config = cls.from_dict({**hf_config.to_dict(), "num_labels": hf_config.num_labels})
-        implementation = getattr(hf_config, "_attn_implementation", None)
-        if implementation in ("eager", "sdpa"):
-            config.attn_implementation = implementation
-        return config
-
-    def to_hf(self) -> Any:
-        """To a `transformers.BertConfig` with the same numbers (and attention implementation)."""
-        from transformers import BertConfig as HFBertConfig
-
-        values = dataclasses.asdict(self)
-        implementation = values.pop("attn_implementation")
-        return HFBertConfig(**values, attn_implementation=implementation)
-
-    @classmethod
-    def from_pretrained(cls, name: str = "minilm") -> BertConfig:
-        """The config of a model that `bertlab.hub` can name (bundled, folder or hub name)."""
-        folder = model_folder(name)
-        return cls.from_dict(json.loads((folder / "config.json").read_text()))
-
 
 # ---------------------------------------------------------------------------------------
 # Loading and saving: shared by the three models
@@ -110,12 +26,13 @@ class BertConfig:
 class Pretrained(nn.Module):
     """Weight initialisation, `from_pretrained` with every key checked, `save_pretrained`."""
 
+    config_class: ClassVar[type]  # bertlab.model.BertConfig: what `from_pretrained` reads
     base_prefix = ""  # "bert." for models with a head, as in transformers
     head_prefixes: tuple[str, ...] = ()  # weights a checkpoint may lack; initialised and reported
     ignored_prefixes: tuple[str, ...] = ()  # checkpoint weights this model does not use
     tied: tuple[str, ...] = ()  # parameters that share another's tensor (not saved)
 
-    def __init__(self, config: BertConfig):
+    def __init__(self, config: Any):
         super().__init__()
         self.config = config
         self.newly_initialised: list[str] = []
@@ -135,9 +52,6 @@ class Pretrained(nn.Module):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
 
-    def _encode(self, input_ids, token_type_ids, attention_mask) -> EncoderOutput:
-        return self.bert(input_ids, token_type_ids, attention_mask)
-
     @classmethod
     def from_pretrained(cls, name: str = "minilm", **overrides: Any) -> Pretrained:
         """Load `name` (what `bertlab.hub` accepts) with every key and shape checked; eval mode.
@@ -146,11 +60,11 @@ class Pretrained(nn.Module):
         ``num_labels=3``. Weights the checkpoint lacks but this model's head needs are
         initialised, listed in `model.newly_initialised` and named in one printed line.
         """
-        config = BertConfig.from_pretrained(name)
+        config = cls.config_class.from_pretrained(name)
         try:
             config = dataclasses.replace(config, **overrides)
         except TypeError:
-            valid = ", ".join(f.name for f in fields(BertConfig))
+            valid = ", ".join(f.name for f in dataclasses.fields(config))
             raise ParameterError(f"Unknown config field in {sorted(overrides)}; valid: {valid}.") from None
         model = cls(config)
         model.load_checked(read_weights(model_folder(name)))

@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from bertlab.errors import ParameterError
-from bertlab.model import BertConfig, BertForMaskedLM
+from bertlab.heads import BertForMaskedLM
+from bertlab.model import BertConfig
 from bertlab.tokenization import SPECIAL_TOKENS, WordPieceTokenizer, is_punctuation
 
 IGNORE = -100  # the label of a position the loss skips (F.cross_entropy's ignore_index)

@@ -10,18 +10,21 @@ Derived in notebook 12 (after training). Two views of why a classifier said what
   the first-order (Taylor) estimate of how much z_c would drop if e_t were set to zero.
   The scores over all tokens add up to about ``d z_c(alpha e) / d alpha`` at alpha = 1.
 
-Both take a Hugging Face sequence classifier (``.logits`` in its output) and its tokenizer.
+`gradient_x_input` takes a Hugging Face sequence classifier (``.logits`` in its output) and
+its tokenizer; `attention_maps` takes that or the from-scratch BERT (notebooks 07 and 08).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from bertlab.model import BertConfig
 from bertlab.plots import PALETTE
 
 
@@ -42,22 +45,43 @@ def _encode(tokenizer: Any, text: str, max_length: int, device: torch.device) ->
 
 def attention_maps(model: Any, tokenizer: Any, text: str,
                    max_length: int = 128) -> tuple[list[str], torch.Tensor]:
-    """The attention probabilities of every layer and head: (tokens, (L, A, T, T)).
+    """The tokens of `text` and the attention probabilities of every layer and head (L, A, T, T).
 
-    Fused attention kernels (SDPA) never form the probability matrix, so the model runs
-    with eager attention for this call and is switched back afterwards.
+    Entry [l, a, q, k] is how much token q attends to token k in layer l, head a; each row
+    sums to 1. `model` is the from-scratch `bertlab.model` BERT (notebooks 07 and 08) or a
+    transformers model (notebook 12), with or without a head. Fused attention kernels
+    (SDPA) never form the probability matrix, so the model runs with eager attention for
+    this call and is switched back afterwards.
     """
     device = next(model.parameters()).device
     enc = _encode(tokenizer, text, max_length, device)
-    before = model.config._attn_implementation
-    model.set_attn_implementation("eager")
-    try:
-        with torch.no_grad():
+    with torch.no_grad(), _eager_attention(model):
+        if isinstance(model.config, BertConfig):
+            out = model(enc["input_ids"], enc.get("token_type_ids"), enc["attention_mask"])
+        else:
             out = model(**enc, output_attentions=True)
-    finally:
-        model.set_attn_implementation(before)
     attn = torch.stack([a[0] for a in out.attentions]).float().cpu()  # (L, A, T, T)
     return tokenizer.convert_ids_to_tokens(enc["input_ids"][0].tolist()), attn
+
+
+@contextlib.contextmanager
+def _eager_attention(model: Any) -> Iterator[None]:
+    """Run `model` with eager attention that returns its probabilities; restore it after."""
+    config = model.config
+    if isinstance(config, BertConfig):  # bertlab's config is shared by every submodule
+        before = (config.attn_implementation, config.output_attentions)
+        config.attn_implementation, config.output_attentions = "eager", True
+        try:
+            yield
+        finally:
+            config.attn_implementation, config.output_attentions = before
+        return
+    before = config._attn_implementation
+    model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        model.set_attn_implementation(before)
 
 
 def gradient_x_input(model: Any, tokenizer: Any, text: str, target: int | None = None,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from bertlab import bench, hub
+from bertlab import hub
+from bertlab.train import bench
 from bertlab.data import load_text_dataset
 
 

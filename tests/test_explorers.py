@@ -3,10 +3,14 @@
 import torch
 
 from bertlab import explorers, hub, plots
+from bertlab.model import BertModel
+from bertlab.saliency import attention_maps
 
 
-def test_attention_maps_match_transformers():
-    tokens, maps = explorers.attention_maps("The bank of the river.")
+def test_attention_maps_of_the_from_scratch_bert_match_transformers():
+    bert = BertModel.from_pretrained("minilm")  # sdpa: attention_maps switches to eager and back
+    tokens, maps = attention_maps(bert, hub.load_tokenizer("minilm"), "The bank of the river.")
+    assert bert.config.attn_implementation == "sdpa" and not bert.config.output_attentions
     assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]" and "bank" in tokens
     assert maps.shape == (6, 12, len(tokens), len(tokens))
     assert torch.allclose(maps.sum(-1), torch.ones(6, 12, len(tokens)), atol=1e-5)

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 
-from bertlab.bench import save_random_model
+from bertlab.train.bench import save_random_model
 
 
 def finetune_args(model: str, out: str) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from bertlab import grade
+from bertlab.classroom import grade
 from bertlab.__main__ import main
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "exercises_fixture.ipynb"
@@ -103,7 +103,7 @@ def cosine_similarity(a, b):
     """Wrong."""
     return 0.0
 '''
-    out, late = grade._child("from bertlab.grade import _check_worker; _check_worker()",
+    out, late = grade._child("from bertlab.classroom.grade import _check_worker; _check_worker()",
                              json.dumps({"exercises": [["00.1", cheat]], "timeout": 20, "nonce": "N0"}),
                              Path.cwd(), memory_gb=8, time_limit=120)
     verdicts = grade._verdicts(out, "N0")

@@ -8,14 +8,9 @@ import transformers
 
 from bertlab import hub
 from bertlab.errors import BertlabError, ParameterError
-from bertlab.model import (
-    BertConfig,
-    BertForMaskedLM,
-    BertForSequenceClassification,
-    BertModel,
-    count_parameters,
-    read_weights,
-)
+from bertlab.heads import BertForMaskedLM, BertForSequenceClassification
+from bertlab.model import BertConfig, BertModel, count_parameters
+from bertlab.pretrained import read_weights
 
 TINY = BertConfig(
     vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,

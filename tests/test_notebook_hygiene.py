@@ -8,7 +8,7 @@ from pathlib import Path
 import papermill
 import pytest
 
-from bertlab import notebooks
+from bertlab.classroom import notebooks
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 ABSOLUTE = re.compile(r"(/home/|/root/|/work/|/Users/|/tmp/|[A-Z]:\\\\Users)")

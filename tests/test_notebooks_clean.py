@@ -5,7 +5,7 @@ import json
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from bertlab import notebooks
+from bertlab.classroom import notebooks
 
 
 def _state(model_id):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bertlab import pretraining as P
-from bertlab.model import BertForMaskedLM
+from bertlab.heads import BertForMaskedLM
 from bertlab.playground import fill_mask_playground, guesses_table
 from bertlab.tokenization import WordPieceTokenizer
 

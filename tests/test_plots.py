@@ -1,4 +1,4 @@
-"""bertlab.plots and bertlab.widgets: figures hold the data they should, callbacks redraw."""
+"""bertlab.plots and bertlab.explorers (optimizer explorer): figures hold the data they should, callbacks redraw."""
 
 import matplotlib
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import torch
 from matplotlib.colors import is_color_like, to_hex
 
-from bertlab import plots, widgets
+from bertlab import explorers, plots
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -44,8 +44,8 @@ def test_loss_curves_one_line_per_split():
 
 
 def test_optimizer_paths_draws_each_path_and_the_minimum():
-    paths = {"sgd": widgets.trajectory("sgd", 0.1, 0.0, 20), "adam": widgets.trajectory("adam", 0.3, 0.9, 20)}
-    surf = widgets.SURFACES["ravine"]
+    paths = {"sgd": explorers.trajectory("sgd", 0.1, 0.0, 20), "adam": explorers.trajectory("adam", 0.3, 0.9, 20)}
+    surf = explorers.SURFACES["ravine"]
     fig = plots.optimizer_paths(surf.fn, paths, xlim=surf.xlim, ylim=surf.ylim)
     ax = fig.axes[0]
     labels = [line.get_label() for line in ax.lines]
@@ -61,46 +61,46 @@ def test_confusion_matrix_writes_counts():
 
 
 def test_trajectory_follows_bertlab_optim_and_stops_when_diverging():
-    path = widgets.trajectory("sgd", 0.1, 0.0, 10)
+    path = explorers.trajectory("sgd", 0.1, 0.0, 10)
     assert path.shape == (11, 2)
     # SGD on 0.05 x^2 + y^2: x shrinks by (1 - 0.1 * 0.1) per step, y by (1 - 0.1 * 2).
     np.testing.assert_allclose(path[-1], [-4.5 * 0.99**10, 2.0 * 0.8**10])
-    diverged = widgets.trajectory("sgd", 3.0, 0.0, 100)
+    diverged = explorers.trajectory("sgd", 3.0, 0.0, 100)
     assert len(diverged) < 101 and np.isfinite(diverged).all()
 
 
 def test_explorer_update_changes_the_line():
-    explorer = widgets.optimizer_explorer()
+    explorer = explorers.optimizer_explorer()
     before = explorer.line.get_xydata().copy()
     assert before.shape == (51, 2)
     path = explorer.update(optimizer="adam", lr=0.3, momentum=0.9, steps=80)
     after = explorer.line.get_xydata()
     assert after.shape == (81, 2) and not np.allclose(before[-1], after[-1])
     np.testing.assert_allclose(after, path)
-    np.testing.assert_allclose(path, widgets.trajectory("adam", 0.3, 0.9, 80))
+    np.testing.assert_allclose(path, explorers.trajectory("adam", 0.3, 0.9, 80))
     assert explorer.ax.get_title().startswith("adam, lr=0.3")
 
 
 def test_explorer_redraws_when_a_control_changes():
-    explorer = widgets.optimizer_explorer(steps=10)
+    explorer = explorers.optimizer_explorer(steps=10)
     explorer.controls["momentum"].value = 0.9
-    np.testing.assert_allclose(explorer.line.get_xydata(), widgets.trajectory("sgd", 0.1, 0.9, 10))
+    np.testing.assert_allclose(explorer.line.get_xydata(), explorers.trajectory("sgd", 0.1, 0.9, 10))
     explorer.controls["lr"].value = 3.0
     assert "diverged" in explorer.ax.get_title()
 
 
 def test_explorer_rejects_unknown_settings():
     with pytest.raises(ValueError, match="unknown setting"):
-        widgets.optimizer_explorer().update(learning_rate=0.1)
+        explorers.optimizer_explorer().update(learning_rate=0.1)
 
 
 def test_explorer_renders_png_without_a_backend():
-    explorer = widgets.optimizer_explorer(steps=5)
+    explorer = explorers.optimizer_explorer(steps=5)
     assert explorer._repr_png_().startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def test_explorer_image_widget_shows_the_current_figure():
-    explorer = widgets.optimizer_explorer(steps=5)
+    explorer = explorers.optimizer_explorer(steps=5)
     first = explorer.image.value
     explorer.update(lr=0.05)
     assert bytes(explorer.image.value).startswith(b"\x89PNG") and explorer.image.value != first

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from bertlab import pretraining as P
 from bertlab.data import load_corpus
 from bertlab.errors import ParameterError
-from bertlab.model import BertForMaskedLM
+from bertlab.heads import BertForMaskedLM
 from bertlab.tokenization import WordPieceTokenizer
 
 SPECIAL = [0, 100, 101, 102, 103]  # [PAD], [UNK], [CLS], [SEP], [MASK] in the bundled vocabulary

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bertlab import notebooks
+from bertlab.classroom import notebooks
 from bertlab.errors import ParameterError
 
 REPO = Path(__file__).resolve().parent.parent

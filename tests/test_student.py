@@ -13,7 +13,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from bertlab import check, student
+from bertlab import check
+from bertlab.classroom import student
 from bertlab.__main__ import main
 
 REPO = Path(__file__).resolve().parent.parent

@@ -11,7 +11,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from bertlab import report, runner, sweep
+from bertlab.classroom import report, sweep
+from bertlab.classroom import run as runner
 from bertlab.__main__ import main
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "sweep_fixture.ipynb"

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bertlab import hub
-from bertlab.bench import save_random_model
+from bertlab.train.bench import save_random_model
 from bertlab.data import Collator, load_text_dataset
 from bertlab.errors import ParameterError
 from bertlab.train import Hooks, TrainConfig, checkpoint, fit, throughput

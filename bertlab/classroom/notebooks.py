@@ -15,7 +15,7 @@ from typing import Any
 
 from bertlab.errors import ParameterError
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # bertlab/classroom/notebooks.py -> the checkout
 NOTEBOOKS = REPO / "notebooks"
 RUNS = REPO / "runs"
 

@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bertlab import notebooks, report
+from bertlab.classroom import notebooks, report
 from bertlab.env import PROFILES
-from bertlab.runner import run
+from bertlab.classroom.run import run
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

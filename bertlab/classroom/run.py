@@ -1,9 +1,16 @@
-"""``python -m bertlab run NOTEBOOK [-p name value ...]``: one notebook, parameters checked.
+"""``python -m bertlab run`` and ``refresh``: execute one notebook, as a run or in place.
+
+``run NOTEBOOK [-p name value ...]``: one notebook, parameters checked.
 
 Every name is checked against the notebook's `parameters` cell (a typo lists the valid
 names) and every value is cast to the annotated type (a wrong type is an error). The
 executed copy and the metrics JSON go under ``runs/`` unless the user gives `metrics_path`,
 which is resolved against the user's working directory.
+
+``refresh NOTEBOOK ...`` re-executes notebooks in place for committing: each runs from a
+fresh kernel in the profile that ``auto`` picks on this machine (``laptop`` on a CPU unless
+BERTLAB_PROFILE is set), then papermill metadata, widget state and timings are stripped, so
+the committed outputs come from one clean run.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import os
 import time
 from pathlib import Path
 
-from bertlab import notebooks
+from bertlab.classroom import notebooks
 from bertlab.errors import BertlabError
 
 
@@ -62,4 +69,18 @@ def main(args: argparse.Namespace) -> int:
         )
     print(f"{result['notebook']}: ok in {result['seconds']} s; notebook: {notebooks.display_path(result['output'])}"
           + (f"; metrics: {notebooks.display_path(result['metrics_path'])}" if result["metrics_path"] else ""))
+    return 0
+
+
+def refresh_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("notebook", nargs="+", help="notebook paths or numbers")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+
+
+def refresh_main(args: argparse.Namespace) -> int:
+    for name in args.notebook:
+        path = notebooks.find(name)
+        t0 = time.perf_counter()
+        notebooks.refresh(path, timeout=args.timeout)
+        print(f"{path.name}: refreshed in {time.perf_counter() - t0:.1f} s")
     return 0

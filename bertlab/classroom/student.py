@@ -6,7 +6,7 @@ tagged `solution` that holds only imports and defs, then a cell tagged `check` t
 def's signature and docstring, but replaces each body with
 ``raise NotImplementedError("Exercise 03.1: write sgd_step")``; it clears the outputs of
 the solution and check cells and keeps the checks, which then fail with one friendly line
-until the learner writes the code. The grader (`bertlab.grade`) reads the same pairs.
+until the learner writes the code. The grader (`bertlab.classroom.grade`) reads the same pairs.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bertlab import notebooks
+from bertlab.classroom import notebooks
 from bertlab.errors import BertlabError, ParameterError
 
 SOLUTION, CHECK = "solution", "check"

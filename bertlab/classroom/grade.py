@@ -27,9 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bertlab import report
+from bertlab.classroom import report
 from bertlab.errors import ParameterError
-from bertlab.student import exercise_pairs, solution_problems
+from bertlab.classroom.student import exercise_pairs, solution_problems
 
 NOTEBOOK_ROW = "notebook"
 
@@ -194,9 +194,9 @@ def grade_one(path: Path, timeout: int = 120, time_limit: int = 900, memory_gb: 
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(2) as pool:  # the run and the checks are independent
-            ran = pool.submit(_child, "from bertlab.grade import _execute_worker; _execute_worker()",
+            ran = pool.submit(_child, "from bertlab.classroom.grade import _execute_worker; _execute_worker()",
                               run_job, Path(scratch), memory_gb, time_limit)
-            checked = pool.submit(_child, "from bertlab.grade import _check_worker; _check_worker()",
+            checked = pool.submit(_child, "from bertlab.classroom.grade import _check_worker; _check_worker()",
                                   check_job, Path(scratch), memory_gb,
                                   timeout * (len(exercises) + 1) + 60)
             (run_out, run_late), (check_out, _) = ran.result(), checked.result()

@@ -22,7 +22,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from bertlab import notebooks, report, results, runner
+from bertlab import results
+from bertlab.classroom import notebooks, report
+from bertlab.classroom import run as runner
 from bertlab.errors import ParameterError
 from bertlab.plots import PALETTE
 
