@@ -15,6 +15,8 @@ import random
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from bertlab.plots import PALETTE
+
 
 class Value:
     """One scalar in a computation graph, with its gradient."""
@@ -255,9 +257,7 @@ def _layout(root: Value) -> dict[int, tuple[float, float]]:
 def draw_graph(root: Value, ax: Any = None, show_grad: bool = True) -> Any:
     """Draw the graph that made `root`: one box per value (label, data, grad), arrows
     from inputs to outputs with the operation on the box. Returns the matplotlib Figure."""
-    import matplotlib.pyplot as plt
-
-    from bertlab.plots import PALETTE
+    import matplotlib.pyplot as plt  # pyplot picks a backend: only when a learner draws
 
     order = topological_order(root)
     pos = _layout(root)

@@ -1,7 +1,9 @@
 """The machine a notebook runs on: seeds, devices, profiles and a version report.
 
-Introduced in notebook 00 (setup); every notebook calls `resolve_profile` and
-`seed_everything` in its second cell.
+Introduced in notebook 00 (setup). Every notebook's second cell checks its own parameters
+with `bertlab.params`, then makes one call, `start`, which checks the three parameters
+every notebook has (profile, seed, metrics_path), resolves the profile and the device,
+seeds every generator and starts the metrics record (`bertlab.results`).
 """
 
 from __future__ import annotations
@@ -9,10 +11,15 @@ from __future__ import annotations
 import os
 import platform
 import random
+from typing import Any
 
 import numpy as np
+import sklearn
 import torch
+import transformers
 
+import bertlab
+from bertlab import params, results
 from bertlab.errors import DeviceError, ParameterError
 
 PROFILES = ("auto", "ci", "laptop", "gpu")
@@ -56,7 +63,7 @@ def pick_device(device: str = "auto") -> torch.device:
 
 
 def resolve_profile(profile: str = "auto") -> str:
-    """Turn "auto" into "ci", "gpu" or "laptop" (see CURRICULUM.md, "The three profiles").
+    """Turn "auto" into "ci", "gpu" or "laptop" (the README's "The three profiles").
 
     "auto" is "ci" when the environment variable BERTLAB_PROFILE=ci is set, else "gpu" when
     a CUDA GPU is present, else "laptop". An explicit profile is returned as it is.
@@ -80,11 +87,6 @@ def resolve_profile(profile: str = "auto") -> str:
 
 def versions() -> dict[str, str]:
     """Versions of Python and the libraries the course leans on."""
-    import sklearn
-    import transformers
-
-    import bertlab
-
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -110,3 +112,24 @@ def report() -> dict[str, str]:
     for key, value in info.items():
         print(f"{key:<{width}}  {value}")
     return info
+
+
+def start(notebook: str, profile: str, seed: int, metrics_path: str = "", device: str = "cpu",
+          **extra: Any) -> tuple[str, torch.device]:
+    """Begin a notebook's run: ``profile, device = env.start("03_losses_and_optimizers", ...)``.
+
+    Checks `profile`, `seed` and `metrics_path` (one sentence for a bad value), turns
+    ``profile="auto"`` into ci, laptop or gpu, picks the device the notebook computes on
+    (`device` is "cpu" for notebooks that run on the CPU whatever the machine, "auto" for
+    those that use a GPU when there is one), seeds Python, NumPy and PyTorch, and starts the
+    metrics record with the profile, seed, device and library versions (and `extra`).
+    """
+    params.choice("profile", profile, PROFILES)
+    params.integer("seed", seed, minimum=0)
+    params.text("metrics_path", metrics_path)
+    profile = resolve_profile(profile)
+    chosen = pick_device(device)
+    seed_everything(seed)
+    results.start(notebook, profile=profile, seed=seed, metrics_path=metrics_path,
+                  device=chosen.type, versions=versions(), **extra)
+    return profile, chosen

@@ -8,6 +8,7 @@ matplotlib Figure, so a notebook shows it and a test reads its line data.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -25,8 +26,6 @@ def png_bytes(figure: Any, dpi: int = 100) -> bytes:
 
     The one place figures become images: widgets, explorers and HTML reports all use it.
     """
-    import io
-
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
@@ -35,7 +34,7 @@ def png_bytes(figure: Any, dpi: int = 100) -> bytes:
 def show(figure: Any, dpi: int = 80) -> None:
     """Display a bare matplotlib Figure in Jupyter as a PNG (works before pyplot is used, and
     inside an ipywidgets Output, where displaying the Figure itself can hang nbclient)."""
-    from IPython.display import Image, display
+    from IPython.display import Image, display  # IPython only where a notebook displays
 
     display(Image(data=png_bytes(figure, dpi=dpi), format="png"))
 

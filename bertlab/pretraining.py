@@ -23,10 +23,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from bertlab.errors import ParameterError
 from bertlab.heads import BertForMaskedLM
 from bertlab.model import BertConfig
+from bertlab.optim import schedule
 from bertlab.tokenization import SPECIAL_TOKENS, WordPieceTokenizer, is_punctuation
 
 IGNORE = -100  # the label of a position the loss skips (F.cross_entropy's ignore_index)
@@ -157,10 +159,6 @@ def pretrain(model: BertForMaskedLM, tokenizer: WordPieceTokenizer,
     (dynamic masking, as RoBERTa does), and takes one AdamW step with warmup and linear
     decay (`bertlab.optim.schedule`). Weight decay skips biases and LayerNorm.
     """
-    from tqdm.auto import tqdm
-
-    from bertlab.optim import schedule
-
     if num_steps < 1:
         raise ParameterError(f"num_steps must be at least 1, not {num_steps}.")
     encoded = [[tokenizer.encode(s, add_special_tokens=False) for s in doc] for doc in documents]

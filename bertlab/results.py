@@ -1,6 +1,6 @@
 """Headline metrics of a run, written as JSON that sweeps, reports and graders read.
 
-A notebook calls `start(...)` in its second cell and `record(name, value)` for each
+A notebook starts a record through `bertlab.env.start` in its second cell and calls `record(name, value)` for each
 headline number. When the notebook's `metrics_path` parameter is set, the JSON is rewritten
 there atomically (write a temporary file, then rename) after every record, so an interrupted
 run still leaves a valid file. Shape: a flat ``{name: number}`` plus ``"_meta"``.
@@ -27,37 +27,41 @@ _path: Path | None = None
 _t0 = time.perf_counter()
 
 
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    """Write `obj` as JSON to `path` so that readers never see a half-written file."""
+def write_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` to `path` so that readers never see a half-written file.
+
+    The one atomic writer of the package: a temporary file in the same folder, then a
+    rename, which replaces the old file in one step even if the run is interrupted.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=False)
-            f.write("\n")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    return path
 
 
-def start(notebook: str, profile: str, seed: int, metrics_path: str = "", **extra: Any) -> None:
-    """Begin a run: forget earlier metrics and remember where (and whether) to write them."""
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
+    """Write `obj` as indented JSON to `path`, atomically (see `write_atomic`)."""
+    return write_atomic(path, json.dumps(obj, indent=2) + "\n")
+
+
+def start(notebook: str, profile: str, seed: int, metrics_path: str = "", **meta: Any) -> None:
+    """Begin a run: forget earlier metrics and remember where (and whether) to write them.
+
+    `meta` goes into ``"_meta"`` as it is: `bertlab.env.start` adds the device that runs
+    and the library versions.
+    """
     global _path, _t0
-    from bertlab.env import pick_device, versions
-
     _metrics.clear()
     _meta.clear()
-    _meta.update(
-        notebook=notebook,
-        profile=profile,
-        seed=seed,
-        device=pick_device("auto").type,
-        versions=versions(),
-        **extra,
-    )
+    _meta.update(notebook=notebook, profile=profile, seed=seed, **meta)
     _path = Path(metrics_path).expanduser() if metrics_path else None
     _t0 = time.perf_counter()
     _flush()

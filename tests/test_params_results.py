@@ -39,7 +39,7 @@ def test_record_writes_json_atomically(tmp_path):
     results.record("tokens_per_s", 1234)
     data = json.loads(path.read_text())
     assert data["test_accuracy"] == 0.75 and data["tokens_per_s"] == 1234.0
-    assert data["_meta"]["seed"] == 1 and "seconds" in data["_meta"] and "torch" in data["_meta"]["versions"]
+    assert data["_meta"]["seed"] == 1 and "seconds" in data["_meta"]  # versions: env.start, tested below
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
 
 
@@ -51,3 +51,44 @@ def test_record_rejects_bad_names_and_values(tmp_path):
         results.record("test_loss", float("inf"))
     assert results.record("test_loss", 0.5) == 0.5  # without a path nothing is written
     assert results.metrics()["test_loss"] == 0.5
+
+
+def test_env_start_checks_the_shared_parameters_seeds_and_records_the_device_that_runs(tmp_path, monkeypatch):
+    import random
+
+    import torch
+
+    from bertlab import env
+
+    path = tmp_path / "m.json"
+    monkeypatch.setenv("BERTLAB_PROFILE", "ci")
+    # a machine with a GPU: a notebook that computes on the CPU must still record "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    profile, device = env.start("99_test", "auto", 7, str(path), extra_field="x")
+    assert profile == "ci" and device == torch.device("cpu")
+    meta = json.loads(path.read_text())["_meta"]
+    assert meta["device"] == "cpu" and meta["profile"] == "ci" and meta["seed"] == 7
+    assert meta["extra_field"] == "x" and meta["versions"]["torch"] == torch.__version__
+    first = random.random()
+    env.start("99_test", "laptop", 7, "")
+    assert random.random() == first  # seeded again: the same stream
+
+
+@pytest.mark.parametrize("args, message", [
+    (("big", 0, ""), "profile must be one of"),
+    (("ci", -1, ""), "seed must be at least 0"),
+    (("ci", 0, 3), "metrics_path must be a string"),
+])
+def test_env_start_rejects_a_bad_shared_parameter_in_one_sentence(args, message):
+    from bertlab import env
+
+    with pytest.raises(ParameterError, match=message):
+        env.start("99_test", *args)
+
+
+def test_write_atomic_leaves_no_temporary_file_and_replaces_in_one_step(tmp_path):
+    target = tmp_path / "deep" / "summary.csv"
+    results.write_atomic(target, "a,b\n1,2\n")
+    results.write_atomic(target, "a,b\n3,4\n")
+    assert target.read_text() == "a,b\n3,4\n"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["summary.csv"]

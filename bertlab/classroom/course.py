@@ -13,9 +13,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bertlab import results
 from bertlab.classroom import notebooks, report
-from bertlab.env import PROFILES
 from bertlab.classroom.run import run
+from bertlab.env import PROFILES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,8 +47,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"  {'ok' if result['ok'] else 'FAILED'} in {result['seconds']:.1f} s", flush=True)
     print()
     print(report.course_summary(rows))
-    (out / "summary.json").parent.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(rows, indent=2) + "\n")
+    results.write_json_atomic(out / "summary.json", rows)
     html = report.write_course_report(rows, out / "report.html")
     print(f"HTML report: {notebooks.display_path(html)}")
     return 0 if all(r["ok"] for r in rows) else 1

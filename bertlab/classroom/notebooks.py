@@ -7,6 +7,7 @@ and by ``python -m bertlab refresh`` (re-execute a notebook in place for committ
 from __future__ import annotations
 
 import ast
+import html
 import json
 import os
 import re
@@ -108,8 +109,6 @@ def cast(name: str, raw: Any, kind: str) -> Any:
 
 def _progress_text(model_id: str, state: dict[str, Any]) -> str | None:
     """The final text of a tqdm.auto progress bar, rebuilt from the saved widget state."""
-    import html
-
     box = state.get(model_id, {}).get("state", {})
     children = [state.get(c.removeprefix("IPY_MODEL_"), {}) for c in box.get("children", [])]
     kinds = [c.get("model_name") for c in children]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bertlab.plots import PALETTE, png_bytes
+from bertlab.results import write_atomic
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -87,16 +88,13 @@ def image_html(png: bytes | str, alt: str) -> str:
 
 def write_html(out: str | Path, title: str, sections: Sequence[tuple[str, str]]) -> Path:
     """Write one self-contained page: a title, then (heading, HTML body) sections."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     parts = [f"<h2>{html.escape(h)}</h2>\n{body}" if h else body for h, body in sections]
-    out.write_text(
+    return write_atomic(
+        out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n"
         f"<body><h1>{html.escape(title)}</h1>\n" + "\n".join(parts) + "\n</body></html>\n",
-        encoding="utf-8",
     )
-    return out
 
 
 # ---------------------------------------------------------------------------------------

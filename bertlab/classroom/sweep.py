@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import itertools
 import json
 import logging
+import multiprocessing
 import os
 import re
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from bertlab import results
 from bertlab.classroom import notebooks, report
@@ -121,9 +126,6 @@ def _run_all(path: Path, todo: list[tuple[int, dict, Path]], jobs: int, timeout:
         for index, given, point_dir in todo:
             on_done(index, given, point_dir, _run_point(str(path), given, str(point_dir), timeout))
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_limit_threads, initargs=(threads,)) as pool:
@@ -183,10 +185,11 @@ def _write_outputs(path: Path, sweep_dir: Path, grid: dict, typed: dict, fixed: 
                                       if k not in ("point", "ok", "seconds", "error", *grid)))
     columns = ["point", *grid, "ok", "seconds", "error", *metric_names]
     summary = sweep_dir / "summary.csv"
-    with open(summary, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    results.write_atomic(summary, text.getvalue())
     metric = metric or (metric_names[0] if metric_names else "")
     plot = None
     if metric in metric_names:
@@ -215,11 +218,10 @@ def comparison_figure(rows: list[dict], typed: dict[str, list[Any]], metric: str
     """One panel per swept parameter (seed only when it is the only one): the metric's mean
     over seeds (a line per setting of the other parameters), the spread as error bars
     (standard deviation) and each run as a faint dot."""
-    import matplotlib
+    import matplotlib  # plotting only at the end of a sweep, headless
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    import numpy as np
 
     swept = [p for p in typed if p != "seed"] or list(typed)
     fig, axes = plt.subplots(1, len(swept), figsize=(5.2 * len(swept), 3.8), squeeze=False)
