@@ -9,8 +9,10 @@ Introduced in notebook 00. ``load_text_dataset(source)`` returns a `TextDataset`
   present, else a seeded, stratified 80/10/10 split;
 - a folder holding ``train``, ``dev`` or ``validation``, ``test`` (and optionally
   ``challenge``) files in those formats: the GLUE layout;
-- ``"hf:NAME"`` or ``"hf:NAME/CONFIG"`` (e.g. ``"hf:glue/sst2"``) for the datasets hub,
-  when the machine is online.
+- ``"hf:NAME[:CONFIG]"`` or ``"hf:ORG/NAME[:CONFIG]"`` for the Hugging Face datasets hub,
+  when the machine is online: a "/" belongs to the dataset's id, a ":" starts the config,
+  e.g. ``"hf:stanfordnlp/imdb"``, ``"hf:glue:sst2"``, ``"hf:nyu-mll/glue:sst2"``
+  (`parse_hf_source`).
 
 Labels may be integers or strings; string names are kept in ``label_names``. A test split
 without labels (as in GLUE) is reported, and evaluation falls back to validation.
@@ -20,26 +22,23 @@ longest member (dynamic padding).
 
 from __future__ import annotations
 
-import csv
-import json
 import os
-import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from sklearn.model_selection import train_test_split
+from sklearn.utils import shuffle
 
+from bertlab.datafiles import SPLIT_NAMES, SUFFIXES, TEXT_COLUMNS, parse_file, split_file
 from bertlab.errors import DataError
 
 DATA_DIR = Path(os.environ.get("BERTLAB_DATA", Path(__file__).resolve().parent.parent / "data"))
-BUNDLED = ("reviews",)
+BUNDLED_DATASETS = ("reviews",)  # dataset names shipped in data/ (bertlab.hub.DEFAULT_MODEL is the model)
 CHALLENGE_GROUPS = ("negation", "contrast")
-SUFFIXES = (".tsv", ".csv", ".jsonl")
-TEXT_COLUMNS = ("text", "sentence")
-_SPLIT_NAMES = {"train": "train", "validation": "validation", "dev": "validation",
-                "valid": "validation", "test": "test", "challenge": "challenge"}
 
 
 @dataclass(frozen=True)
@@ -89,79 +88,6 @@ class TextDataset:
 # Reading rows from files
 
 
-def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, row dict) for every data row of a .tsv/.csv/.jsonl file."""
-    if path.suffix == ".jsonl":
-        rows = []
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise DataError(f"{path.name}, line {n}: not valid JSON ({err.msg}); "
-                                    "each line of a .jsonl file must be one JSON object.") from None
-                if not isinstance(row, dict):
-                    raise DataError(f"{path.name}, line {n}: expected a JSON object with text and label.")
-                rows.append((n, row))
-        return rows
-    delimiter = "\t" if path.suffix == ".tsv" else ","
-    quoting = csv.QUOTE_NONE if path.suffix == ".tsv" else csv.QUOTE_MINIMAL  # GLUE TSVs keep raw quotes
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f, delimiter=delimiter, quoting=quoting)
-        header = next(reader, None)
-        if header is None:
-            raise DataError(f"{path.name} is empty; it needs a header line such as text{delimiter}label.")
-        header = [h.strip() for h in header]
-        rows = []
-        for values in reader:
-            n = reader.line_num
-            if not values or all(not v.strip() for v in values):
-                continue
-            if len(values) != len(header):
-                raise DataError(
-                    f"{path.name}, line {n}: expected {len(header)} columns "
-                    f"({', '.join(header)}) but found {len(values)}; check the separators on that line."
-                )
-            rows.append((n, dict(zip(header, values))))
-        return rows
-
-
-def _text_column(path: Path, row: dict[str, Any]) -> str:
-    for name in TEXT_COLUMNS:
-        if name in row:
-            return name
-    raise DataError(f"{path.name} has no text column; name it 'text' or 'sentence' (found: {', '.join(row)}).")
-
-
-def _parse_file(path: Path, default_split: str | None) -> dict[str, list[tuple[str, Any, str]]]:
-    """Rows of one file grouped by split: {split: [(text, raw label or None, group)]}."""
-    rows = _read_rows(path)
-    if not rows:
-        raise DataError(f"{path.name} has no data rows.")
-    text_col = _text_column(path, rows[0][1])
-    has_label = any("label" in row for _, row in rows)
-    out: dict[str, list[tuple[str, Any, str]]] = {}
-    for n, row in rows:
-        text = row.get(text_col)
-        if not isinstance(text, str) or not text.strip():
-            raise DataError(f"{path.name}, line {n}: the {text_col} column is missing or empty.")
-        label = row.get("label")
-        if has_label and (label is None or (isinstance(label, str) and not label.strip())):
-            if default_split != "test":
-                raise DataError(f"{path.name}, line {n}: the label column is missing or empty.")
-            label = None
-        split = default_split or "train"
-        if default_split is None and "split" in row:
-            split = _SPLIT_NAMES.get(str(row["split"]).strip().lower())
-            if split is None:
-                raise DataError(f"{path.name}, line {n}: unknown split {row['split']!r}; "
-                                "use train, validation (or dev), test or challenge.")
-        out.setdefault(split, []).append((text.strip(), label, str(row.get("group", ""))))
-    return out
-
-
 def _label_names(raw: list[Any]) -> tuple[list[str], dict[Any, int]]:
     """Names and a raw-label -> index map; integer-like labels keep their numbers."""
     values = [v for v in raw if v is not None and str(v).strip() not in {"", "-1"}]
@@ -205,44 +131,49 @@ def _build(name: str, parts: dict[str, list[tuple[str, Any, str]]], seed: int,
 
 
 def stratified_split(examples: Sequence[Example], seed: int = 0,
-                     fractions: tuple[float, float] = (0.8, 0.1)) -> tuple[list[Example], list[Example], list[Example]]:
-    """A seeded 80/10/10 split that keeps each label's share in every part."""
-    rng = random.Random(seed)
-    by_label: dict[int, list[Example]] = {}
-    for ex in examples:
-        by_label.setdefault(ex.label, []).append(ex)
-    train, validation, test = [], [], []
-    for label in sorted(by_label):
-        group = by_label[label][:]
-        rng.shuffle(group)
-        n_train = round(len(group) * fractions[0])
-        n_val = round(len(group) * fractions[1])
-        train += group[:n_train]
-        validation += group[n_train:n_train + n_val]
-        test += group[n_train + n_val:]
-    for part in (train, validation, test):
-        rng.shuffle(part)
+                     fractions: tuple[float, float] = (0.8, 0.1),
+                     ) -> tuple[list[Example], list[Example], list[Example]]:
+    """A seeded train/validation/test split (80/10/10) that keeps each label's share in every part.
+
+    scikit-learn's ``train_test_split(..., stratify=labels)`` twice: train against the rest,
+    then the rest into validation and test; the same `seed` gives the same split. Where a
+    step cannot be stratified (a label with a single example, or fewer examples in a part
+    than there are labels) that step is a plain seeded shuffle split, so tiny or lopsided
+    files still load.
+    """
+    examples = list(examples)
+    n_train = round(len(examples) * fractions[0])
+    n_validation = round(len(examples) * fractions[1])
+    train, rest = _split(examples, n_train, len(examples) - n_train, seed)
+    validation, test = _split(rest, n_validation, len(rest) - n_validation, seed)
     return train, validation, test
+
+
+def _split(examples: list[Example], n_first: int, n_second: int, seed: int,
+           ) -> tuple[list[Example], list[Example]]:
+    """`examples` shuffled into parts of `n_first` and `n_second`, stratified by label if possible."""
+    if not n_first or not n_second:  # train_test_split refuses an empty part
+        shuffled = list(shuffle(examples, random_state=seed)) if examples else []
+        return (shuffled, []) if n_first else ([], shuffled)
+    sizes = {"train_size": n_first, "test_size": n_second, "random_state": seed}
+    try:
+        first, second = train_test_split(examples, stratify=[ex.label for ex in examples], **sizes)
+    except ValueError:  # a label with one example, or fewer examples in a part than labels
+        first, second = train_test_split(examples, **sizes)
+    return list(first), list(second)
 
 
 # ---------------------------------------------------------------------------------------
 # Sources
 
 
-def _split_file(folder: Path, stem: str) -> Path | None:
-    for suffix in SUFFIXES:
-        if (folder / f"{stem}{suffix}").exists():
-            return folder / f"{stem}{suffix}"
-    return None
-
-
 def _load_folder(folder: Path, name: str, seed: int) -> TextDataset:
     parts: dict[str, list[tuple[str, Any, str]]] = {}
     for stem in ("train", "validation", "dev", "test", "challenge"):
-        path = _split_file(folder, stem)
+        path = split_file(folder, stem)
         if path is not None:
-            split = _SPLIT_NAMES[stem]
-            parts.setdefault(split, []).extend(_parse_file(path, split)[split])
+            split = SPLIT_NAMES[stem]
+            parts.setdefault(split, []).extend(parse_file(path, split)[split])
     if "train" not in parts:
         raise DataError(f"The folder {name} has no train file; it needs train.tsv (or .csv/.jsonl), "
                         "dev.tsv or validation.tsv, and test.tsv.")
@@ -254,56 +185,80 @@ def _load_reviews() -> TextDataset:
     if not folder.is_dir():
         raise DataError("The bundled data folder data/reviews is missing; regenerate it with "
                         "python -m bertlab.synth, or set BERTLAB_DATA to the repository's data folder.")
-    parts = {split: _parse_file(folder / f"{split}.tsv", split)[split]
+    parts = {split: parse_file(folder / f"{split}.tsv", split)[split]
              for split in ("train", "validation", "test")}
     ds = _build("reviews", parts, seed=0, label_names=["negative", "positive"])
     ds.challenge = [ex for ex in ds.test if ex.group in CHALLENGE_GROUPS]
     return ds
 
 
-def _load_hub(spec: str, seed: int) -> TextDataset:
-    name, _, config = spec.partition("/") if spec.count("/") == 1 and not spec.startswith(".") else (spec, "", "")
+# hf:NAME[:CONFIG] or hf:ORG/NAME[:CONFIG]; ids hold letters, digits, "-", "_" and "."
+_HF_SOURCE = re.compile(r"hf:(?P<name>[A-Za-z0-9][\w.-]*(?:/[A-Za-z0-9][\w.-]*)?)"
+                        r"(?::(?P<config>[A-Za-z0-9][\w.-]*))?", re.ASCII)
+HF_SYNTAX = "hf:NAME[:CONFIG] or hf:ORG/NAME[:CONFIG] (e.g. hf:stanfordnlp/imdb, hf:nyu-mll/glue:sst2)"
+
+
+def parse_hf_source(source: str) -> tuple[str, str | None]:
+    """Split a datasets-hub source into (dataset id, config or None).
+
+    ``"hf:stanfordnlp/imdb"`` -> ``("stanfordnlp/imdb", None)``; ``"hf:glue:sst2"`` ->
+    ``("glue", "sst2")``; ``"hf:nyu-mll/glue:sst2"`` -> ``("nyu-mll/glue", "sst2")``. A "/"
+    is part of the dataset id (at most one: ORG/NAME), a ":" starts the config. Anything else
+    raises `DataError`.
+    """
+    match = _HF_SOURCE.fullmatch(source.strip()) if isinstance(source, str) else None
+    if match is None or ".." in source:
+        raise DataError(f"{source!r} is not a datasets-hub source; write {HF_SYNTAX}.")
+    return match["name"], match["config"]
+
+
+def _load_hub(source: str, seed: int) -> TextDataset:
+    name, config = parse_hf_source(source)
     try:
+        # datasets is heavy (seconds) and only needed here: imported when a hub dataset is loaded
         import datasets
-        raw = datasets.load_dataset(name, config or None)
+
+        raw = datasets.load_dataset(name, config)
     except Exception as err:  # offline, unknown name, ...
         raise DataError(
-            f"Could not load hf:{spec} from the datasets hub ({type(err).__name__}); the machine may be "
-            "offline: use the bundled \"reviews\", a local .csv/.tsv/.jsonl file, or a GLUE-style folder."
+            f"Could not load {source} from the datasets hub ({type(err).__name__}): the machine may be "
+            f"offline, or the name wrong (write {HF_SYNTAX}); offline, use the bundled \"reviews\", "
+            "a local .csv/.tsv/.jsonl file, or a GLUE-style folder."
         ) from None
     features = raw[next(iter(raw))].features
     label_names = list(getattr(features.get("label"), "names", []) or [])
     parts: dict[str, list[tuple[str, Any, str]]] = {}
     for split_name, split in raw.items():
-        split_key = _SPLIT_NAMES.get(split_name)
+        split_key = SPLIT_NAMES.get(split_name)
         if split_key is None:
             continue
         text_col = next((c for c in TEXT_COLUMNS if c in split.column_names), None)
         if text_col is None or "label" not in split.column_names:
-            raise DataError(f"hf:{spec} split {split_name} needs a text (or sentence) column and a label column.")
+            raise DataError(f"{source} split {split_name} needs a text (or sentence) column and a label column.")
         parts[split_key] = [(t, None if int(lab) < 0 else int(lab), "")
                             for t, lab in zip(split[text_col], split["label"])]
-    return _build(f"hf:{spec}", parts, seed, label_names=label_names or None)
+    return _build(source, parts, seed, label_names=label_names or None)
 
 
 def load_text_dataset(source: str = "reviews", seed: int = 0) -> TextDataset:
     """Load a text classification dataset (see the module docstring for `source`)."""
     if not isinstance(source, str) or not source.strip():
         raise DataError('A dataset source must be a non-empty string such as "reviews".')
-    if source in BUNDLED:
+    if source in BUNDLED_DATASETS:
         return _load_reviews()
     if source.startswith("hf:"):
-        return _load_hub(source[3:], seed)
+        return _load_hub(source, seed)
     path = Path(source).expanduser()
     if path.is_dir():
         return _load_folder(path, source, seed)
     if path.is_file():
         if path.suffix not in SUFFIXES:
             raise DataError(f"{source} is a {path.suffix or 'suffix-less'} file; use .csv, .tsv or .jsonl.")
-        return _build(source, _parse_file(path, None), seed)
+        return _build(source, parse_file(path, None), seed)
     raise DataError(
-        f"No dataset {source!r}: it is not \"reviews\", an existing file or folder, or hf:NAME; "
-        "check the path (relative paths start from the notebook's folder)."
+        f"No dataset {source!r}: it is not \"reviews\", an existing file or folder, or "
+        "hf:NAME[:CONFIG] / hf:ORG/NAME[:CONFIG]; check the path (relative paths start from the "
+        "notebook's folder)."
     )
 
 

@@ -3,8 +3,9 @@
 Derived in notebook 06 (embeddings): a sentence's vector is the average of its tokens'
 last hidden states, padding left out, scaled to length 1. With the bundled
 all-MiniLM-L6-v2 this is exactly what `sentence-transformers` computes (its modules are a
-BERT, mean pooling and L2 normalisation), and the two agree to 1e-5. Notebook 10 uses
-`encode` for its frozen-embedding baseline.
+BERT, mean pooling and L2 normalisation), and the two agree to 1e-5. Notebook 10 reuses
+`mean_pool`; its frozen-embedding baseline comes from `bertlab.finetune_basics.sentence_features`
+(the [CLS] and mean-pooled vectors of the Hugging Face encoder), not from `encode`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import torch.nn.functional as F
 from bertlab import env, hub
 from bertlab.errors import ParameterError
 from bertlab.model import BertModel
-from bertlab.pretrained import model_folder
 
 
 def mean_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -42,12 +42,13 @@ def load(model: str = "minilm") -> tuple[Any, BertModel, int]:
     max_length is the sentence-transformers setting of the model (256 for MiniLM) when the
     folder has one, else the number of positions the model knows.
     """
-    bert = BertModel.from_pretrained(model).to(env.pick_device("auto"))
-    settings = model_folder(model) / "sentence_bert_config.json"
+    folder = hub.model_dir(model)  # the name is resolved once; everything below reads this folder
+    bert = BertModel.from_pretrained(str(folder)).to(env.pick_device("auto"))
+    settings = folder / "sentence_bert_config.json"
     max_length = bert.config.max_position_embeddings
     if settings.exists():
         max_length = min(max_length, int(json.loads(settings.read_text())["max_seq_length"]))
-    return hub.load_tokenizer(model), bert, max_length
+    return hub.load_tokenizer(str(folder)), bert, max_length
 
 
 @torch.no_grad()

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from bertlab import hub
 from bertlab.errors import BertlabError, ModelNotFoundError, ParameterError
 
 # ---------------------------------------------------------------------------------------
@@ -60,14 +61,15 @@ class Pretrained(nn.Module):
         ``num_labels=3``. Weights the checkpoint lacks but this model's head needs are
         initialised, listed in `model.newly_initialised` and named in one printed line.
         """
-        config = cls.config_class.from_pretrained(name)
+        folder = model_folder(name)  # resolved once: a hub name is fetched at most once
+        config = cls.config_class.from_pretrained(str(folder))
         try:
             config = dataclasses.replace(config, **overrides)
         except TypeError:
             valid = ", ".join(f.name for f in dataclasses.fields(config))
             raise ParameterError(f"Unknown config field in {sorted(overrides)}; valid: {valid}.") from None
         model = cls(config)
-        model.load_checked(read_weights(model_folder(name)))
+        model.load_checked(read_weights(folder))
         if model.newly_initialised:
             print(f"{cls.__name__}: new weights, not in the checkpoint: {model._new_modules()}.")
         return model.eval()
@@ -143,23 +145,9 @@ _BASE_MODULES = ("embeddings.", "encoder.", "pooler.")
 # Files
 
 
-def model_folder(name: str = "minilm") -> Path:
-    """The local folder of a model `bertlab.hub` can name (downloaded when online)."""
-    from bertlab import hub
-
-    path, local = hub.resolve(name)
-    if local:
-        return Path(path)
-    try:
-        from huggingface_hub import snapshot_download
-
-        patterns = ["config.json", "model.safetensors", "pytorch_model.bin"]
-        return Path(snapshot_download(path, allow_patterns=patterns))
-    except Exception:
-        raise ModelNotFoundError(
-            f"Could not find model {name!r} locally or on the Hugging Face Hub (offline, or a "
-            'wrong name); use "minilm" (bundled) or a local folder.'
-        ) from None
+# `model_folder` is the name bertlab.model and notebook 08 use; it is `bertlab.hub.model_dir`,
+# the one resolver of model names (bundled alias, local folder, or Hub id).
+model_folder = hub.model_dir
 
 
 def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:

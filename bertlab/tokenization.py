@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from bertlab import hub
 from bertlab.errors import ParameterError
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -157,14 +158,12 @@ class WordPieceTokenizer:
 
     @classmethod
     def from_pretrained(cls, name: str = "minilm") -> WordPieceTokenizer:
-        """Read the vocab.txt of a model folder or of the bundled model ("minilm")."""
-        from bertlab import hub
-
-        folder, local = hub.resolve(name)
-        path = Path(folder) / "vocab.txt"
-        if not local or not path.exists():
+        """Read the vocab.txt of a model `bertlab.hub.model_dir` finds ("minilm", a folder, a Hub id)."""
+        path = hub.model_dir(name) / "vocab.txt"  # ModelNotFoundError when there is no such model
+        if not path.exists():
             raise ParameterError(
-                f"{name!r} has no local vocab.txt; use \"minilm\" or a folder holding one."
+                f"{name!r} has no vocab.txt, so it is not a WordPiece (BERT) model; use \"minilm\" "
+                "or a folder holding one."
             )
         return cls(load_vocab(path))
 

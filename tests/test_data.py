@@ -150,8 +150,80 @@ def test_bad_suffix_and_missing_train(tmp_path):
 def test_hub_source_offline_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(DataError, match="offline"):
-        data.load_text_dataset("hf:glue/sst2")
+    with pytest.raises(DataError, match=r"Could not load hf:nyu-mll/glue:sst2 .*offline.*hf:ORG/NAME\[:CONFIG\]"):
+        data.load_text_dataset("hf:nyu-mll/glue:sst2")
+
+
+@pytest.mark.parametrize("source, parsed", [
+    ("hf:stanfordnlp/imdb", ("stanfordnlp/imdb", None)),
+    ("hf:glue:sst2", ("glue", "sst2")),
+    ("hf:nyu-mll/glue:sst2", ("nyu-mll/glue", "sst2")),
+    ("hf:imdb", ("imdb", None)),
+    ("hf:SetFit/sst2.v1:default", ("SetFit/sst2.v1", "default")),
+    (" hf:glue:sst2 ", ("glue", "sst2")),
+])
+def test_hf_source_parser(source, parsed):
+    assert data.parse_hf_source(source) == parsed
+
+
+@pytest.mark.parametrize("source", ["hf:", "hf:glue:", "hf::sst2", "hf:a/b/c", "hf:a:b:c", "hf:/imdb",
+                                    "hf:imdb/", "hf:a b", "hf:../imdb", "hf:a/..", "glue:sst2"])
+def test_malformed_hf_sources_are_one_sentence(source):
+    with pytest.raises(DataError) as info:
+        data.parse_hf_source(source)
+    assert str(info.value) == (f"{source!r} is not a datasets-hub source; write hf:NAME[:CONFIG] or "
+                               "hf:ORG/NAME[:CONFIG] (e.g. hf:stanfordnlp/imdb, hf:nyu-mll/glue:sst2).")
+
+
+def test_a_malformed_hf_source_fails_before_the_hub(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_datasets(name, *args, **kwargs):
+        assert name != "datasets", "the datasets hub was asked about a malformed source"
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_datasets)
+    with pytest.raises(DataError, match="is not a datasets-hub source"):
+        data.load_text_dataset("hf:nyu-mll/glue/sst2")
+
+
+def test_bundled_names_are_distinct_kinds():
+    assert data.BUNDLED_DATASETS == ("reviews",) and hub.DEFAULT_MODEL == "minilm"
+    assert not hasattr(data, "BUNDLED") and not hasattr(hub, "BUNDLED")
+
+
+def _examples(labels):
+    return [data.Example(f"sentence {i}", label) for i, label in enumerate(labels)]
+
+
+def test_stratified_split_is_seeded_and_keeps_label_shares():
+    examples = _examples([0] * 60 + [1] * 30 + [2] * 10)
+    train, validation, test = data.stratified_split(examples, seed=1)
+    assert sorted(train + validation + test, key=lambda ex: ex.text) == sorted(examples, key=lambda ex: ex.text)
+    assert Counter(ex.label for ex in train) == {0: 48, 1: 24, 2: 8}
+    assert Counter(ex.label for ex in validation) == {0: 6, 1: 3, 2: 1}
+    assert Counter(ex.label for ex in test) == {0: 6, 1: 3, 2: 1}
+    assert data.stratified_split(examples, seed=1) == (train, validation, test)
+    assert data.stratified_split(examples, seed=2)[2] != test
+    assert train[:10] != examples[:10]  # shuffled, not in file order
+
+
+@pytest.mark.parametrize("labels", [[0] * 99 + [1], [0] * 90 + [1] * 5 + [2] * 5, [0, 1, 1], [0]])
+def test_stratified_split_copes_with_rare_labels_and_tiny_files(labels):
+    examples = _examples(labels)
+    train, validation, test = data.stratified_split(examples, seed=0)
+    assert sorted(train + validation + test, key=lambda ex: ex.text) == sorted(examples, key=lambda ex: ex.text)
+    assert (len(train), len(validation)) == (round(len(labels) * 0.8), round(len(labels) * 0.1))
+
+
+def test_a_file_with_a_single_example_label_loads(tmp_path):
+    path = tmp_path / "rare.csv"
+    path.write_text("text,label\n" + "".join(f"common {i},a\n" for i in range(19)) + "unique,b\n")
+    ds = data.load_text_dataset(str(path))
+    assert (len(ds.train), len(ds.validation), len(ds.test)) == (16, 2, 2)
+    assert ds.label_names == ["a", "b"]
 
 
 def test_collator_pads_to_the_longest_and_matches_the_tokenizer(reviews):

@@ -43,3 +43,13 @@ def test_model_is_cached_and_edge_cases():
     assert embeddings.encode([]).shape == (0, 384)
     one = embeddings.encode("A bank by the river.")
     assert torch.allclose(one[0], embeddings.encode(SENTENCES[:4])[2], atol=1e-6)
+
+
+def test_load_resolves_the_model_name_once(monkeypatch):
+    """embeddings.load turns the name into a folder once; the model, settings and tokenizer read it."""
+    calls = []
+    real = hub.bundled_model_dir
+    monkeypatch.setattr(hub, "bundled_model_dir", lambda: calls.append(1) or real())
+    tokenizer, bert, max_length = embeddings.load("MiniLM")  # an alias: a fresh cache entry
+    assert len(calls) == 1 and max_length == 256
+    assert bert.config.hidden_size == 384 and tokenizer("ok")["input_ids"][0] == tokenizer.cls_token_id
