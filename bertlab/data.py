@@ -14,8 +14,14 @@ Introduced in notebook 00. ``load_text_dataset(source)`` returns a `TextDataset`
   e.g. ``"hf:stanfordnlp/imdb"``, ``"hf:glue:sst2"``, ``"hf:nyu-mll/glue:sst2"``
   (`parse_hf_source`).
 
-Labels may be integers or strings; string names are kept in ``label_names``. A test split
-without labels (as in GLUE) is reported, and evaluation falls back to validation.
+Labels are integers (0, 1, ...) or strings, one kind in a dataset; string names are kept
+in ``label_names``, and there must be at least two labels. ``-1`` means unlabeled and only
+in a test split: a test split without labels (as in GLUE) is reported, and evaluation falls
+back to validation. Where there is no validation data (a folder without a dev or
+validation file, a file whose split column has no validation rows, a hub dataset without
+that split), 10% of train, seeded and stratified by label, is held out as validation; this
+is said in ``ds.notes`` and printed. File rules (UTF-8, one label per row) are in
+`bertlab.datafiles`; anything wrong is one `DataError` sentence.
 `Collator` turns a list of examples into padded tensors, padding each batch only to its
 longest member (dynamic padding).
 """
@@ -33,7 +39,7 @@ import torch
 from sklearn.model_selection import train_test_split
 from sklearn.utils import shuffle
 
-from bertlab.datafiles import SPLIT_NAMES, SUFFIXES, TEXT_COLUMNS, parse_file, split_file
+from bertlab.datafiles import SPLIT_NAMES, SUFFIXES, TEXT_COLUMNS, is_number, parse_file, split_file
 from bertlab.errors import DataError
 
 DATA_DIR = Path(os.environ.get("BERTLAB_DATA", Path(__file__).resolve().parent.parent / "data"))
@@ -88,24 +94,28 @@ class TextDataset:
 # Reading rows from files
 
 
-def _label_names(raw: list[Any]) -> tuple[list[str], dict[Any, int]]:
-    """Names and a raw-label -> index map; integer-like labels keep their numbers."""
-    values = [v for v in raw if v is not None and str(v).strip() not in {"", "-1"}]
-    as_text = [str(v).strip() for v in values]
-    if as_text and all(t.lstrip("-").isdigit() for t in as_text):
-        top = max(int(t) for t in as_text)
+def _label_names(name: str, parts: dict[str, list[tuple[str, Any, str]]]) -> tuple[list[str], dict[Any, int]]:
+    """Names and a label -> index map; integer labels keep their numbers. One kind only."""
+    first: dict[bool, tuple[str, str]] = {}  # is a number -> (first such label, its split)
+    for split, rows in parts.items():
+        for _, label, _ in rows:
+            if label is not None:
+                first.setdefault(is_number(str(label).strip()), (str(label).strip(), split))
+    if len(first) == 2:
+        (number, number_split), (word, word_split) = first[True], first[False]
+        raise DataError(f"{name}: the {number_split} split has number labels (e.g. {number!r}) but the "
+                        f"{word_split} split has names (e.g. {word!r}); use one kind of label in every file.")
+    if True in first:
+        top = max(int(label) for rows in parts.values() for _, label, _ in rows if label is not None)
         return [str(i) for i in range(top + 1)], {str(i): i for i in range(top + 1)}
-    names = sorted(set(as_text))
-    return names, {name: i for i, name in enumerate(names)}
+    names = sorted({str(label).strip() for rows in parts.values() for _, label, _ in rows if label is not None})
+    return names, {label: i for i, label in enumerate(names)}
 
 
 def _build(name: str, parts: dict[str, list[tuple[str, Any, str]]], seed: int,
            label_names: list[str] | None = None) -> TextDataset:
-    every = [label for rows in parts.values() for _, label, _ in rows]
-    names, index = _label_names(every)
-    if label_names is not None:
-        names, index = label_names, {**{n: i for i, n in enumerate(label_names)},
-                                     **{str(i): i for i in range(len(label_names))}}
+    names, index = _label_names(name, parts) if label_names is None else (
+        label_names, {**{n: i for i, n in enumerate(label_names)}, **{str(i): i for i in range(len(label_names))}})
     if not names:
         raise DataError(f"{name}: no labels found; add a label column.")
 
@@ -113,17 +123,28 @@ def _build(name: str, parts: dict[str, list[tuple[str, Any, str]]], seed: int,
         out = []
         for text, label, group in rows:
             key = None if label is None else str(label).strip()
-            out.append(Example(text, -1 if key in (None, "", "-1") else index[key], group))
+            if key is not None and key not in index:
+                raise DataError(f"{name}: unknown label {key!r}; the labels are {', '.join(names)}.")
+            out.append(Example(text, -1 if key is None else index[key], group))
         return out
 
     if set(parts) <= {"train", "challenge"}:  # one file without splits: stratified 80/10/10
         train, validation, test = stratified_split(convert(parts.get("train", [])), seed)
     else:
         train, validation, test = (convert(parts.get(s, [])) for s in ("train", "validation", "test"))
-    challenge = convert(parts["challenge"]) if "challenge" in parts else None
-    ds = TextDataset(name, train, validation, test, names, challenge)
+    used = {ex.label for ex in train + validation + test if ex.label >= 0}
+    if len(used) == 1:
+        raise DataError(f"{name} has only the label {names[used.pop()]!r}; a classifier needs at least two "
+                        "labels, so add examples of another class (or check the label column).")
     if not train:
         raise DataError(f"{name}: the train split is empty; give a train file or rows with split=train.")
+    ds = TextDataset(name, train, validation, test, names, convert(parts["challenge"]) if "challenge" in parts else None)
+    if not validation and len(train) >= 2:  # nothing to pick the best step on: hold out 10% of train
+        n = max(1, round(len(train) * 0.1))
+        ds.train, ds.validation = _split(train, len(train) - n, n, seed)
+        ds.notes.append(f"{name}: there are no validation examples (no dev or validation file or split), "
+                        f"so 10% of train ({n} examples, seed {seed}, stratified by label) is held out as validation.")
+        print(ds.notes[-1])
     if test and any(ex.label < 0 for ex in test):
         ds.notes.append(f"{name}: the test split has no labels (as in GLUE), so evaluation uses validation.")
         print(ds.notes[-1])
@@ -185,6 +206,10 @@ def _load_reviews() -> TextDataset:
     if not folder.is_dir():
         raise DataError("The bundled data folder data/reviews is missing; regenerate it with "
                         "python -m bertlab.synth, or set BERTLAB_DATA to the repository's data folder.")
+    for split in ("train", "validation", "test"):
+        if not (folder / f"{split}.tsv").is_file():
+            raise DataError(f"The bundled file {split}.tsv is missing from {folder}; regenerate the bundled "
+                            "data with python -m bertlab.synth, or set BERTLAB_DATA to the repository's data folder.")
     parts = {split: parse_file(folder / f"{split}.tsv", split)[split]
              for split in ("train", "validation", "test")}
     ds = _build("reviews", parts, seed=0, label_names=["negative", "positive"])

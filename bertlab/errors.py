@@ -28,3 +28,7 @@ class ModelNotFoundError(BertlabError, OSError):
 
 class DeviceError(BertlabError, RuntimeError):
     """The requested device is not available on this machine."""
+
+
+class ModelFileError(BertlabError, OSError):
+    """A model's weight file exists but cannot be used: damaged, incomplete or refused as unsafe."""

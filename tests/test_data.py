@@ -238,3 +238,130 @@ def test_collator_pads_to_the_longest_and_matches_the_tokenizer(reviews):
     assert short["input_ids"].shape[1] == 5
     full = data.Collator(tok, max_length=32, pad_to_max_length=True)(batch)
     assert full["input_ids"].shape == (8, 32) and full["input_ids"].dtype == torch.long
+
+
+# ---------------------------------------------------------------------------------------
+# Labels and files that are wrong: one DataError sentence naming the file, the line and the fix
+
+
+def _one_sentence(info, *parts):
+    """The error is exactly its class, one line naming `parts`, with no traceback chained to it."""
+    err, msg = info.value, str(info.value)
+    assert "\n" not in msg and "Traceback" not in msg and 'File "' not in msg and msg.endswith("."), msg
+    assert err.__cause__ is None and (err.__context__ is None or err.__suppress_context__), msg
+    for part in parts:
+        assert part in msg, f"{part!r} not in {msg!r}"
+    return msg
+
+
+def _raises(path, *parts, kind=DataError):
+    with pytest.raises(kind) as info:
+        data.load_text_dataset(str(path))
+    assert type(info.value) is kind
+    return _one_sentence(info, *parts)
+
+
+def test_mixed_numeric_and_string_labels_are_refused(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_text("text,label\ngood one,1\nbad one,negative\nmeh,0\ngreat,positive\n")
+    _raises(path, "mixed.csv", "'1' on line 2", "'negative' on line 3", "use one kind")
+
+
+def test_mixed_label_kinds_across_the_files_of_a_folder_are_refused(tmp_path):
+    _write_tsv(tmp_path / "train.tsv", ["sentence", "label"], [["good", "1"], ["bad", "0"]])
+    _write_tsv(tmp_path / "dev.tsv", ["sentence", "label"], [["fine", "pos"], ["awful", "neg"]])
+    _raises(tmp_path, str(tmp_path), "train split", "'1'", "validation split", "'pos'", "use one kind")
+
+
+@pytest.mark.parametrize("label", ["pos", "1"])
+def test_a_one_class_file_is_refused(tmp_path, label):
+    path = tmp_path / "one.csv"
+    path.write_text("text,label\n" + "".join(f"sentence {i},{label}\n" for i in range(10)))
+    _raises(path, "one.csv", f"only the label '{label}'", "at least two labels", "add examples")
+
+
+def test_a_glue_folder_without_dev_holds_out_a_seeded_validation_split(tmp_path, capsys):
+    rows = [[f"sentence {i}", "pos" if i % 2 else "neg"] for i in range(40)]
+    _write_tsv(tmp_path / "train.tsv", ["sentence", "label"], rows)
+    _write_tsv(tmp_path / "test.tsv", ["index", "sentence"], [["0", "what a ride"], ["1", "meh"]])
+    ds = data.load_text_dataset(str(tmp_path), seed=4)
+    assert (len(ds.train), len(ds.validation), ds.eval_split) == (36, 4, "validation")
+    assert Counter(ex.label for ex in ds.validation) == {0: 2, 1: 2}
+    assert sorted(ex.text for ex in ds.train + ds.validation) == sorted(r[0] for r in rows)
+    note = next(n for n in ds.notes if "no validation examples" in n)
+    assert "10% of train" in note and "seed 4" in note and note in capsys.readouterr().out
+    assert data.load_text_dataset(str(tmp_path), seed=4).validation == ds.validation
+
+
+def test_a_missing_bundled_file_says_how_to_regenerate(tmp_path, monkeypatch):
+    import shutil
+
+    (tmp_path / "reviews").mkdir()
+    for split in ("train", "test"):
+        shutil.copy(data.DATA_DIR / "reviews" / f"{split}.tsv", tmp_path / "reviews")
+    monkeypatch.setattr(data, "DATA_DIR", tmp_path)
+    with pytest.raises(DataError) as info:
+        data.load_text_dataset("reviews")
+    _one_sentence(info, "validation.tsv", str(tmp_path / "reviews"), "python -m bertlab.synth")
+
+
+@pytest.mark.parametrize("label", [[1], {"name": "positive"}])
+def test_a_jsonl_label_that_is_a_list_or_dict_is_refused(tmp_path, label):
+    path = tmp_path / "d.jsonl"
+    rows = [{"text": "good", "label": 1}, {"text": "bad", "label": label}, {"text": "ok", "label": 0}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _raises(path, "d.jsonl, line 2", "label must be a number or a string")
+
+
+@pytest.mark.parametrize("label", ["-2", "-1"])
+def test_a_negative_label_in_a_labelled_split_is_refused(tmp_path, label):
+    path = tmp_path / "neg.csv"
+    path.write_text(f"text,label\ngood,1\nodd,{label}\nbad,0\n")
+    _raises(path, "neg.csv, line 3", label, "only -1", "test split")
+
+
+def test_minus_one_in_a_test_file_still_means_unlabeled(tmp_path):
+    _write_tsv(tmp_path / "train.tsv", ["sentence", "label"], [["good", "1"], ["bad", "0"]])
+    _write_tsv(tmp_path / "dev.tsv", ["sentence", "label"], [["fine", "1"], ["awful", "0"]])
+    _write_tsv(tmp_path / "test.tsv", ["sentence", "label"], [["what", "-1"], ["meh", "-1"]])
+    ds = data.load_text_dataset(str(tmp_path))
+    assert [ex.label for ex in ds.test] == [-1, -1] and ds.eval_split == "validation"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl"])
+def test_non_utf8_bytes_name_the_file_and_line(tmp_path, suffix):
+    path = tmp_path / f"latin{suffix}"
+    if suffix == ".jsonl":
+        lines = ['{"text": "good", "label": 1}', '{"text": "café au lait", "label": 0}']
+    else:
+        sep = "\t" if suffix == ".tsv" else ","
+        lines = [f"text{sep}label", f"good{sep}1", f"café au lait{sep}0"]
+    path.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    line = 2 if suffix == ".jsonl" else 3
+    _raises(path, f"latin{suffix}, line {line}", "UTF-8", "re-save it as UTF-8")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_utf8_bom_from_excel_is_ignored(tmp_path, suffix):
+    path = tmp_path / f"excel{suffix}"
+    if suffix == ".csv":
+        text = "text,label\ngood,pos\nbad,neg\nfine,pos\n"
+    else:
+        text = "".join(json.dumps({"text": t, "label": lab}) + "\n"
+                       for t, lab in (("good", "pos"), ("bad", "neg"), ("fine", "pos")))
+    path.write_text(text, encoding="utf-8-sig")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    ds = data.load_text_dataset(str(path))
+    assert ds.label_names == ["neg", "pos"] and len(ds.train + ds.validation + ds.test) == 3
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_a_huge_field_is_read(tmp_path, suffix):
+    sep = "\t" if suffix == ".tsv" else ","
+    path = tmp_path / f"huge{suffix}"
+    huge = "word " * 40_000  # 200 KB in one field; the tokenizer truncates it later
+    path.write_text(f"text{sep}label\n{huge}{sep}1\nshort{sep}0\nfine{sep}1\n")
+    limit = csv.field_size_limit()
+    ds = data.load_text_dataset(str(path))
+    assert max(len(ex.text) for ex in ds.train + ds.validation + ds.test) == len(huge.strip())
+    assert csv.field_size_limit() == limit  # the process-wide limit is left as it was
