@@ -190,7 +190,7 @@ def run_exercise(exercise_id: str, namespace: Mapping[str, Any]) -> tuple[bool, 
     return True, "passed"
 
 
-def is_close_number(x: Any) -> bool:
+def is_finite_number(x: Any) -> bool:
     """True for a finite real number (int/float or a 0-d array/tensor)."""
     try:
         return math.isfinite(float(x))

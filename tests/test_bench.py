@@ -6,8 +6,8 @@ import argparse
 import json
 
 from bertlab import hub
-from bertlab.train import bench
 from bertlab.data import load_text_dataset
+from bertlab.train import bench
 
 
 def test_full_length_examples_fill_max_length():

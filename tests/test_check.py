@@ -155,6 +155,6 @@ def test_run_exercise_for_graders():
     assert check.run_exercise("99.9", {}) == (False, "unknown exercise 99.9")
 
 
-def test_is_close_number():
-    assert check.is_close_number(3) and check.is_close_number(torch.tensor(2.5))
-    assert not check.is_close_number(float("inf")) and not check.is_close_number("x")
+def test_is_finite_number():
+    assert check.is_finite_number(3) and check.is_finite_number(torch.tensor(2.5))
+    assert not check.is_finite_number(float("inf")) and not check.is_finite_number("x")

@@ -31,14 +31,31 @@ def test_resolve_profile(monkeypatch):
         env.resolve_profile("huge")
 
 
-def test_pick_device():
-    assert env.pick_device("cpu").type == "cpu"
-    assert env.pick_device("auto").type in {"cpu", "cuda", "mps"}
-    with pytest.raises(ParameterError):
-        env.pick_device("tpu")
-    if not torch.cuda.is_available():
+def test_pick_device_on_this_machine():
+    assert env.pick_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available() and not env._mps_available():  # a CPU-only machine
+        assert env.pick_device("auto") == torch.device("cpu")
         with pytest.raises(DeviceError, match="no CUDA GPU"):
             env.pick_device("cuda")
+        with pytest.raises(DeviceError, match="no Apple GPU"):
+            env.pick_device("mps")
+    with pytest.raises(ParameterError, match="device must be one of"):
+        env.pick_device("tpu")
+
+
+@pytest.mark.parametrize(("cuda", "mps", "expected"), [
+    (False, False, "cpu"), (True, False, "cuda"), (False, True, "mps"), (True, True, "cuda"),
+])
+def test_auto_picks_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(env, "_mps_available", lambda: mps)
+    assert env.pick_device("auto") == torch.device(expected)
+    for name, present, message in (("cuda", cuda, "no CUDA GPU"), ("mps", mps, "no Apple GPU")):
+        if present:
+            assert env.pick_device(name) == torch.device(name)
+        else:
+            with pytest.raises(DeviceError, match=message):
+                env.pick_device(name)
 
 
 def test_report_prints_versions_and_device(capsys):

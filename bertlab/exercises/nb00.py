@@ -23,7 +23,7 @@ def check_cosine_similarity(cosine_similarity) -> None:
         x, y = np.array(a), np.array(b)
         expected = float(x @ y / (np.linalg.norm(x) * np.linalg.norm(y)))
         answer = cosine_similarity(x, y)
-        if not check.is_close_number(answer):
+        if not check.is_finite_number(answer):
             raise check.CheckFailed("00.1", f"return one number, not {type(answer).__name__}.")
         check.close("00.1", float(answer), expected, what=f"cosine_similarity({a}, {b})")
 

@@ -25,7 +25,7 @@ def _accuracy_over_batches(accuracy_over_batches) -> None:
     correct = sum(int((lo.argmax(-1) == y).sum()) for lo, y in batches)
     expected = correct / sum(len(y) for y in labels)  # 4 / 9
     answer = accuracy_over_batches(batches)
-    if not check.is_close_number(answer):
+    if not check.is_finite_number(answer):
         raise check.CheckFailed("10.1", f"return one number, not {type(answer).__name__}.")
     per_batch = sum(float((lo.argmax(-1) == y).float().mean()) for lo, y in batches) / len(batches)
     if abs(float(answer) - per_batch) < 1e-9:
@@ -42,7 +42,7 @@ def _padding_share(padding_share) -> None:
         batches = split(list(range(len(lengths))), batch_size)  # consecutive batches
         expected = padding_fraction(lengths, batches)
         answer = padding_share(list(lengths), batch_size)
-        if not check.is_close_number(answer):
+        if not check.is_finite_number(answer):
             raise check.CheckFailed("10.2", f"return one number, not {type(answer).__name__}.")
         to_longest = padding_fraction(lengths, batches, pad_to=max(lengths))
         if abs(float(answer) - to_longest) < 1e-12 and abs(expected - float(answer)) > 1e-12:

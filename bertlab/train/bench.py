@@ -28,10 +28,15 @@ from typing import Any
 import torch
 
 from bertlab import env, hub, params
+from bertlab.data import Example, TextDataset, load_text_dataset
 from bertlab.results import write_json_atomic
-from bertlab.train import TrainConfig, fit, throughput
-from bertlab.train.loop import resolve_precision
+from bertlab.train import throughput
+from bertlab.train.config import PRECISIONS, TrainConfig
+from bertlab.train.loop import fit, resolve_precision
 from bertlab.train.naive import naive_fit
+
+# transformers and datasets take seconds to import: only (b) and `save_random_model` need
+# them, so they are imported inside those functions, not here.
 
 SIZES = {
     # a tiny random BERT for tests
@@ -48,7 +53,7 @@ def save_random_model(folder: str | os.PathLike, size: str = "tiny", num_labels:
 
     Extra keyword arguments override `transformers.BertConfig` fields (e.g. hidden_dropout_prob).
     """
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import BertConfig, BertForSequenceClassification  # heavy: see the imports
 
     tokenizer = hub.load_tokenizer("minilm")
     config = BertConfig(vocab_size=tokenizer.vocab_size, num_labels=num_labels, **{**SIZES[size], **config})
@@ -61,8 +66,6 @@ def save_random_model(folder: str | os.PathLike, size: str = "tiny", num_labels:
 
 def full_length_examples(examples: list[Any], tokenizer: Any, max_length: int, count: int) -> list[Any]:
     """`count` examples of exactly `max_length` tokens, made by joining consecutive sentences."""
-    from bertlab.data import Example
-
     out, i = [], 0
     while len(out) < count:
         texts, n_tokens, label = [], 2, examples[i % len(examples)].label
@@ -77,19 +80,18 @@ def full_length_examples(examples: list[Any], tokenizer: Any, max_length: int, c
 
 def workload_data(name: str, source: Any, tokenizer: Any, max_length: int, count: int) -> Any:
     """A training-only TextDataset: real sentences ("short") or full-length sequences ("full")."""
-    from bertlab.data import TextDataset
-
     train = source.train[:count] if name == "short" else full_length_examples(source.train, tokenizer, max_length, count)
     return TextDataset(name, train, [], [], source.label_names)
 
 
-def run_trainer(model_name: str, data: Any, cfg: TrainConfig, precision: str, steps: int) -> dict[str, Any]:
+def run_trainer(
+    model_name: str, data: Any, cfg: TrainConfig, device: torch.device, precision: str, steps: int
+) -> dict[str, Any]:
     """Time the Hugging Face Trainer for `steps` steps after one untimed step."""
-    import datasets
+    import datasets  # heavy: see the imports
     from datasets import Dataset
     from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
-    device = env.pick_device(cfg.device)
     env.seed_everything(cfg.seed)
     tokenizer = hub.load_tokenizer(model_name)
     model = hub.load_classifier(model_name, num_labels=len(data.label_names), attn_implementation="sdpa").train()
@@ -133,15 +135,19 @@ def run_trainer(model_name: str, data: Any, cfg: TrainConfig, precision: str, st
     return meter.summary()
 
 
-def run_one(loop: str, model_name: str, data: Any, cfg: TrainConfig, steps: int) -> dict[str, Any]:
-    """Time one loop: (a) naive, (b) trainer or (c) bertlab; returns throughput figures."""
-    device = env.pick_device(cfg.device)
+def run_one(
+    loop: str, model_name: str, data: Any, cfg: TrainConfig, device: torch.device, steps: int
+) -> dict[str, Any]:
+    """Time one loop: (a) naive, (b) trainer or (c) bertlab; returns throughput figures.
+
+    `device` is the one `cfg.device` resolves to (`fit` and `naive_fit` resolve it themselves).
+    """
     throughput.reset_peak_memory(device)
     run_cfg = TrainConfig(**{**cfg.to_dict(), "max_steps": steps + 1, "num_epochs": 1000})
     if loop == "naive":
         return naive_fit(run_cfg, data=data, progress=False).metrics
     if loop == "trainer":
-        return run_trainer(model_name, data, cfg, resolve_precision(cfg.precision, device), steps)
+        return run_trainer(model_name, data, cfg, device, resolve_precision(cfg.precision, device), steps)
     return fit(run_cfg, data=data, progress=False).metrics
 
 
@@ -150,24 +156,23 @@ def load_average(when: str) -> dict[str, float]:
     return {f"load_average_at_{when}": round(os.getloadavg()[0], 2)} if hasattr(os, "getloadavg") else {}
 
 
-def machine() -> dict[str, Any]:
-    """Where the figures were measured."""
-    device = env.pick_device("auto")
+def machine(device: torch.device) -> dict[str, Any]:
+    """Where the figures were measured (`device`: the one the loops train on)."""
     info = {"cpu": throughput.cpu_name(), "threads": torch.get_num_threads(), "device": device.type,
             "torch": torch.__version__, "python": platform.python_version()}
     if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(0)
+        info["gpu"] = torch.cuda.get_device_name(device)
     info.update(load_average("start"))
     return info
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--size", choices=("minilm", "bert-base", "tiny"), default="minilm",
+    parser.add_argument("--size", choices=tuple(SIZES), default="minilm",
                         help="minilm: the bundled model; bert-base: its shape with random weights")
     parser.add_argument("--steps", type=int, default=5, help="timed optimizer steps per loop (after one untimed)")
     parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=32)
     parser.add_argument("--max-length", "--max_length", dest="max_length", type=int, default=128)
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
     parser.add_argument("--compile", action="store_true", help="torch.compile in (b) and (c)")
     parser.add_argument("--workloads", default="full,short", help="full (max_length tokens) and/or short (real sentences)")
     parser.add_argument("--loops", default=",".join(LOOPS), help="which of naive, trainer, bertlab to time")
@@ -196,9 +201,8 @@ def ratios(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from bertlab.data import load_text_dataset
-
-    where = machine()
+    device = env.pick_device(args.device)  # the run's one device; passed down from here
+    where = machine(device)
     loops = [x.strip() for x in args.loops.split(",") if x.strip()]
     workloads = [x.strip() for x in args.workloads.split(",") if x.strip()]
     for name, given, known in (("loops", loops, LOOPS), ("workloads", workloads, ("full", "short"))):
@@ -208,7 +212,6 @@ def main(args: argparse.Namespace) -> int:
         model_name = "minilm" if args.size == "minilm" else save_random_model(Path(tmp) / args.size, args.size)
         cfg = TrainConfig(model=model_name, max_length=args.max_length, batch_size=args.batch_size,
                           precision=args.precision, compile=args.compile, device=args.device).validate()
-        device = env.pick_device(args.device)
         precision = resolve_precision(args.precision, device)
         tokenizer = hub.load_tokenizer(model_name)
         source = load_text_dataset("reviews")
@@ -222,7 +225,7 @@ def main(args: argparse.Namespace) -> int:
             data = workload_data(workload, source, tokenizer, args.max_length, args.batch_size * (args.steps + 1))
             for loop in loops:
                 print(f"timing {workload} {LOOPS[loop]} ...", flush=True)
-                m = run_one(loop, model_name, data, cfg, args.steps)
+                m = run_one(loop, model_name, data, cfg, device, args.steps)
                 # one peak for every loop: MFU is the fraction of what this hardware can do
                 mfu = m["tflops_per_s"] * 1e12 / peak if peak else None
                 rows.append({"workload": workload, "loop": loop, "samples_per_s": m["train_samples_per_s"],

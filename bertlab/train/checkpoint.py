@@ -71,8 +71,12 @@ def set_rng_states(states: dict[str, Any]) -> None:
 
 
 def model_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The weights as contiguous CPU tensors (safetensors' requirement)."""
-    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    """A copy of the weights as contiguous CPU tensors (safetensors' requirement).
+
+    A copy even on the CPU, where `.cpu()` would return the live tensors: the best weights
+    kept in memory must not follow the training steps after them.
+    """
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
 
 
 def save(
@@ -94,7 +98,7 @@ def save(
         "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else {},
     }
     torch.save(trainer, tmp / "trainer_state.pt")
-    (tmp / "state.json").write_text(json.dumps(state, indent=1))
+    (tmp / "state.json").write_text(json.dumps(state, indent=1))  # atomic with the folder swap below
     _replace_dir(tmp, target)
 
 

@@ -20,11 +20,13 @@ from dataclasses import MISSING, fields
 import torch
 
 from bertlab import env, results
-from bertlab.train.config import HELP, TrainConfig
-from bertlab.train.loop import distributed, fit
+from bertlab.train.config import HELP, PRECISIONS, TrainConfig
+from bertlab.train.loop import distributed, fit, local_device
 
 HEADLINE = ("test_accuracy", "validation_accuracy", "challenge_accuracy", "best_validation_accuracy",
             "train_samples_per_s", "tokens_per_s", "mfu", "peak_memory_gb")
+# flags with a fixed list of values: argparse lists them in --help and rejects others
+CHOICES = {"precision": PRECISIONS, "device": env.DEVICES}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         if isinstance(default, bool):
             parser.add_argument(*flags, action=argparse.BooleanOptionalAction, default=default, help=HELP[f.name])
         else:
-            parser.add_argument(*flags, type=type(default), default=default, help=f"{HELP[f.name]} (default: {default!r})")
+            choices = CHOICES.get(f.name)
+            parser.add_argument(*flags, type=type(default), default=default, choices=choices,
+                                help=f"{HELP[f.name]} (default: {default!r})")
     parser.add_argument("--metrics-path", "--metrics_path", default="", help="write the headline metrics as JSON here")
 
 
@@ -42,10 +46,10 @@ def _start_process_group(cfg: TrainConfig) -> bool:
     """Join torchrun's process group when there is one to join; True if this call started it."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or torch.distributed.is_initialized():
         return False
-    use_cuda = env.pick_device(cfg.device).type == "cuda"
-    if use_cuda:
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    torch.distributed.init_process_group(backend="nccl" if use_cuda else "gloo")
+    device = local_device(env.pick_device(cfg.device))  # the same device `fit` will pick
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # NCCL talks to the current GPU: this process's own
+    torch.distributed.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return True
 
 
@@ -56,8 +60,10 @@ def main(args: argparse.Namespace) -> int:
         rank, world_size = distributed()
         result = fit(cfg, progress=rank == 0)
         if rank == 0:
-            results.start("finetune", profile="script", seed=cfg.seed, metrics_path=args.metrics_path,
-                          config=cfg.to_dict(), world_size=world_size)
+            # a script has no notebook profile of its own: record the one this machine resolves to
+            results.start("finetune", profile=env.resolve_profile("auto"), seed=cfg.seed,
+                          metrics_path=args.metrics_path, source="cli", device=result.metrics["device"],
+                          versions=env.versions(), config=cfg.to_dict(), world_size=world_size)
             for name in HEADLINE:
                 if result.metrics.get(name) is not None:
                     results.record(name, result.metrics[name])

@@ -21,8 +21,11 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
+from tqdm.auto import tqdm
 
 from bertlab import env, hub
+from bertlab.data import Collator, load_text_dataset
 from bertlab.errors import ParameterError
 from bertlab.train import checkpoint
 from bertlab.train.batching import BucketBatchSampler, split, token_lengths
@@ -124,8 +127,6 @@ def evaluate(
 
     Examples are scored in order of length (little padding) and returned in their order.
     """
-    from bertlab.data import Collator
-
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -152,17 +153,20 @@ def distributed() -> tuple[int, int]:
     return 0, 1
 
 
+def local_device(device: torch.device) -> torch.device:
+    """This process's device: under torchrun, GPU number LOCAL_RANK (the one place that reads it)."""
+    if device.type == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return device
+
+
 class Trainer:
     """One run of `fit`: the objects it needs and the steps it takes."""
 
     def __init__(self, cfg: TrainConfig, hooks: Hooks | None, data: Any, progress: bool):
-        from bertlab.data import Collator, load_text_dataset
-
         self.cfg, self.hooks, self.progress = cfg.validate(), hooks or Hooks(), progress
         self.rank, self.world_size = distributed()
-        self.device = env.pick_device(cfg.device)
-        if self.device.type == "cuda" and self.world_size > 1:
-            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        self.device = local_device(env.pick_device(cfg.device))  # the run's one device; passed down from here
         self.precision = resolve_precision(cfg.precision, self.device)
         self.data = data if data is not None else load_text_dataset(cfg.dataset)
         self.train = self.data.train[: cfg.max_train_examples or None]
@@ -199,6 +203,10 @@ class Trainer:
             self.step_model = torch.compile(self.step_model, dynamic=True)
         self.meter = Meter(self.model, self.device, self.precision)
         self.steps_run = 0  # steps taken by this process (a resumed run starts again at 0)
+        # The step last evaluated (and checkpointed): `run` evaluates at the end only if that is
+        # not the last step, so the same weights are never scored twice: neither when the last
+        # step is an `eval_every` step or an epoch's end, nor after resume (the checkpoint's step
+        # was evaluated before it was written; a run resumed at its end would score it again).
         self.evaluated_at = self.state.global_step if cfg.resume else -1
 
     # -- one optimizer step -----------------------------------------------------------
@@ -259,7 +267,8 @@ class Trainer:
         for entry in pending:
             entry["loss"] = entry["loss"].item()
 
-    def eval_split(self, examples: list[Any]) -> dict[str, Any]:
+    def score_split(self, examples: list[Any]) -> dict[str, Any]:
+        """`evaluate` on the first `max_eval_examples` of `examples`, with the run's settings."""
         n = self.cfg.max_eval_examples or None
         return evaluate(self.model, self.tokenizer, examples[:n], 64, self.cfg.max_length, self.device, self.precision)
 
@@ -269,7 +278,7 @@ class Trainer:
         self.meter.stop()  # evaluation and checkpoints are not training time
         self._flush_losses()
         if self.data.validation:
-            score = self.eval_split(self.data.validation)["accuracy"]
+            score = self.score_split(self.data.validation)["accuracy"]
             if self.state.history:
                 self.state.history[-1]["validation_accuracy"] = score
             if self.state.best_score is None or score > self.state.best_score:
@@ -287,21 +296,18 @@ class Trainer:
             self.meter.start()
 
     def restore_best(self) -> None:
+        """Load the best validation weights (from memory, or from `output_dir`/best) into the model."""
         if self.state.best_score is None:
             return
         if self.world_size > 1:
             torch.distributed.barrier()
         if self.out is not None:
-            from safetensors.torch import load_file
-
             self.model.load_state_dict(load_file(str(self.out / "best" / "model.safetensors")))
         elif self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> FitResult:
-        from tqdm.auto import tqdm
-
         cfg, state = self.cfg, self.state
         self.bar = tqdm(total=self.total_steps, initial=state.global_step, disable=not self.progress or self.rank > 0)
         while state.epoch < cfg.num_epochs and state.global_step < self.total_steps:
@@ -330,7 +336,7 @@ class Trainer:
             self.meter.start()
         loss, lengths = self.step([self.train[i] for i in indices])
         if first:
-            self.meter.discard(lengths)  # the first step pays one-time costs (allocation, compilation)
+            self.meter.stop_warmup(lengths)  # the first step pays one-time costs (allocation, compilation)
             self.meter.start()  # from here the clock runs across steps: no GPU sync per step
         else:
             self.meter.add(lengths)
@@ -350,9 +356,9 @@ class Trainer:
         split_name = getattr(self.data, "eval_split", "test")
         eval_examples = getattr(self.data, split_name, None) or []
         if eval_examples:
-            metrics[f"{split_name}_accuracy"] = self.eval_split(eval_examples)["accuracy"]
+            metrics[f"{split_name}_accuracy"] = self.score_split(eval_examples)["accuracy"]
         if getattr(self.data, "challenge", None):
-            metrics["challenge_accuracy"] = self.eval_split(self.data.challenge)["accuracy"]
+            metrics["challenge_accuracy"] = self.score_split(self.data.challenge)["accuracy"]
         if self.state.best_score is not None:
             metrics["best_validation_accuracy"] = self.state.best_score
             metrics["best_step"] = self.state.best_step

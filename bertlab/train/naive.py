@@ -17,8 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
 from bertlab import env, hub
+from bertlab.data import Collator, load_text_dataset
 from bertlab.train.batching import BucketBatchSampler
 from bertlab.train.config import TrainConfig
 from bertlab.train.loop import FitResult, evaluate, warmup_linear
@@ -27,8 +30,6 @@ from bertlab.train.throughput import Meter
 
 def naive_batch(tokenizer: Any, examples: list[Any], max_length: int) -> dict[str, torch.Tensor]:
     """Tensors padded to `max_length` whatever the sentences' lengths: (B, max_length) each."""
-    from bertlab.data import Collator
-
     return Collator(tokenizer, max_length=max_length, pad_to_max_length=True)(examples)
 
 
@@ -39,13 +40,8 @@ def naive_fit(cfg: TrainConfig, data: Any = None, progress: bool = True) -> FitR
     weight_decay, max_grad_norm, batch_size, num_epochs, max_steps, max_length), so that the
     two can be compared like for like.
     """
-    from torch.utils.data import DataLoader
-    from tqdm.auto import tqdm
-
-    from bertlab.data import load_text_dataset
-
     cfg = cfg.validate()
-    device = env.pick_device(cfg.device)
+    device = env.pick_device(cfg.device)  # the run's one device; passed down from here
     data = data if data is not None else load_text_dataset(cfg.dataset)
     train = data.train[: cfg.max_train_examples or None]
     env.seed_everything(cfg.seed)
@@ -80,7 +76,7 @@ def naive_fit(cfg: TrainConfig, data: Any = None, progress: bool = True) -> FitR
             scheduler.step()
             optimizer.zero_grad()
             if step == 0:
-                meter.discard(batch["attention_mask"].sum(1).tolist())  # leave the first step's one-time costs out, as `fit` does
+                meter.stop_warmup(batch["attention_mask"].sum(1).tolist())  # leave the first step's one-time costs out, as `fit` does
             else:
                 meter.stop()
                 meter.add(batch["attention_mask"].sum(1).tolist())

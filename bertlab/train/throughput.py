@@ -17,7 +17,9 @@ the FLOPs per second by the hardware's peak.
 
 from __future__ import annotations
 
+import functools
 import os
+import platform
 import resource
 import time
 from collections.abc import Sequence
@@ -50,30 +52,31 @@ def training_flops(model: torch.nn.Module, lengths: Sequence[int]) -> float:
     return 6.0 * n * tokens + 12.0 * cfg.num_hidden_layers * cfg.hidden_size * squares
 
 
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+@functools.cache
+def _cpuinfo() -> dict[str, str]:
+    """/proc/cpuinfo as {name: first value} ("flags", "model name", "cpu MHz", ...), read once.
+
+    Empty where there is no /proc/cpuinfo (macOS, Windows).
+    """
+    info: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
+                key, _, value = line.partition(":")
+                info.setdefault(key.strip(), value.strip())  # the first processor's value
     except OSError:
         pass
-    return set()
+    return info
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    return set(_cpuinfo().get("flags", "").split())
 
 
 def cpu_name() -> str:
     """The CPU model as /proc/cpuinfo names it (or the platform's processor string)."""
-    import platform
-
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    return _cpuinfo().get("model name") or platform.processor() or "unknown CPU"
 
 
 def cpu_peak_flops(precision: str, threads: int | None = None, ghz: float | None = None) -> tuple[float, str]:
@@ -85,13 +88,8 @@ def cpu_peak_flops(precision: str, threads: int | None = None, ghz: float | None
     """
     threads = threads or torch.get_num_threads()
     if ghz is None:
-        ghz = 2.5
-        try:
-            with open("/proc/cpuinfo") as f:
-                mhz = [float(line.split(":")[1]) for line in f if line.startswith("cpu MHz")]
-            ghz = mhz[0] / 1000 if mhz else ghz
-        except OSError:
-            pass
+        mhz = _cpuinfo().get("cpu MHz")
+        ghz = float(mhz) / 1000 if mhz else 2.5
     flags = cpu_flags()
     lanes = 16 if "avx512f" in flags else 8
     per_cycle = 2 * lanes * 2
@@ -177,8 +175,12 @@ class Meter:
             self.seconds += time.perf_counter() - self._t0
             self._t0 = None
 
-    def discard(self, lengths: Sequence[int]) -> None:
-        """Keep the stretch begun by `start` apart (a warm-up step); used only if nothing else is timed."""
+    def stop_warmup(self, lengths: Sequence[int]) -> None:
+        """Stop the clock on a warm-up step and set it apart from the timed steps.
+
+        The warm-up step (its seconds and `lengths`) is kept, not counted: `summary` falls
+        back on it only when no other step was timed.
+        """
         synchronize(self.device)
         if self._t0 is not None:
             self.warmup = (time.perf_counter() - self._t0, list(lengths))
