@@ -16,7 +16,8 @@ from bertlab.data import load_text_dataset
 from bertlab.errors import ParameterError
 from bertlab.train import Hooks, TrainConfig, checkpoint, throughput
 from bertlab.train.bench import save_random_model
-from bertlab.train.loop import Trainer, autocast, resolve_precision, warmup_linear
+from bertlab.train.loop import Trainer, warmup_linear
+from bertlab.train.precision import autocast, resolve_precision
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Reference checks for every exercise, one module per notebook (nb01.py, nb02.py, ...).
 
-Importing this package registers them all with `bertlab.check.register`.
+Importing this package registers them all with `base.register` (`bertlab.exercises.base`:
+the comparisons and the registry); `bertlab.check` runs them.
 """
 
 import importlib

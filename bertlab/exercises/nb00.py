@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from bertlab import check
+from bertlab.exercises import base
 
 
-@check.register("00.1", "cosine similarity of two vectors", "cosine_similarity")
+@base.register("00.1", "cosine similarity of two vectors", "cosine_similarity")
 def check_cosine_similarity(cosine_similarity) -> None:
     cases = [
         ([1.0, 0.0], [0.0, 1.0]),  # orthogonal: 0
@@ -23,12 +23,12 @@ def check_cosine_similarity(cosine_similarity) -> None:
         x, y = np.array(a), np.array(b)
         expected = float(x @ y / (np.linalg.norm(x) * np.linalg.norm(y)))
         answer = cosine_similarity(x, y)
-        if not check.is_finite_number(answer):
-            raise check.CheckFailed("00.1", f"return one number, not {type(answer).__name__}.")
-        check.close("00.1", float(answer), expected, what=f"cosine_similarity({a}, {b})")
+        if not base.is_finite_number(answer):
+            raise base.CheckFailed("00.1", f"return one number, not {type(answer).__name__}.")
+        base.close("00.1", float(answer), expected, what=f"cosine_similarity({a}, {b})")
 
 
-@check.register("00.2", "a whitespace tokenizer", "simple_tokenize")
+@base.register("00.2", "a whitespace tokenizer", "simple_tokenize")
 def check_simple_tokenize(simple_tokenize) -> None:
     cases = {
         "Hello world": ["hello", "world"],
@@ -37,5 +37,5 @@ def check_simple_tokenize(simple_tokenize) -> None:
     }
     for text, expected in cases.items():
         answer = simple_tokenize(text)
-        check.equal("00.2", list(answer) if isinstance(answer, tuple) else answer, expected,
+        base.equal("00.2", list(answer) if isinstance(answer, tuple) else answer, expected,
                     what=f"simple_tokenize({text!r})")

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import torch
 
-from bertlab import check
+from bertlab.exercises import base
 
 
-@check.register("03.1", "one SGD step", "sgd_step")
+@base.register("03.1", "one SGD step", "sgd_step")
 def _sgd_step(sgd_step) -> None:
     theta = torch.tensor([1.0, 2.0])
     grad = torch.tensor([-1.0, -2.0])
     answer = sgd_step(theta.clone(), grad.clone(), 0.1)
-    if check.compare(answer, theta + 0.1 * grad)[0]:
-        raise check.CheckFailed(
+    if base.compare(answer, theta + 0.1 * grad)[0]:
+        raise base.CheckFailed(
             "03.1", "you stepped *along* the gradient, uphill ([0.9, 1.8]); SGD subtracts "
             "lr * grad, and with a negative gradient theta grows."
         )
-    check.close("03.1", answer, torch.tensor([1.1, 2.2]),
+    base.close("03.1", answer, torch.tensor([1.1, 2.2]),
                 what="sgd_step([1, 2], grad=[-1, -2], lr=0.1)")
     p = torch.tensor([0.3, -0.7, 1.2], requires_grad=True)
     p.grad = torch.tensor([0.5, 0.25, -2.0])
     expected = p.detach() - 0.05 * p.grad
-    check.close("03.1", sgd_step(p.detach().clone(), p.grad.clone(), 0.05), expected,
+    base.close("03.1", sgd_step(p.detach().clone(), p.grad.clone(), 0.05), expected,
                 what="a second example with lr=0.05")
 
 
@@ -40,13 +40,13 @@ def _torch_adam_states(grads: list[torch.Tensor], theta0: torch.Tensor, lr: floa
     return states
 
 
-@check.register("03.2", "one Adam step", "adam_step")
+@base.register("03.2", "one Adam step", "adam_step")
 def _adam_step(adam_step) -> None:
     m = torch.zeros(2, dtype=torch.float64)
     v = torch.tensor([0.2, 0.4], dtype=torch.float64)
     g = torch.tensor([-1.0, -2.0], dtype=torch.float64)
     _, _, v1 = adam_step(torch.zeros(2, dtype=torch.float64), g, m, v.clone(), 5)
-    check.close("03.2", v1, torch.tensor([0.2008, 0.4036], dtype=torch.float64), atol=1e-9,
+    base.close("03.2", v1, torch.tensor([0.2008, 0.4036], dtype=torch.float64), atol=1e-9,
                 what="v after one step with beta2=0.999, v_prev=[0.2, 0.4], grad=[-1, -2] "
                 "(v averages the *squared* gradient)")
     gen = torch.Generator().manual_seed(3)
@@ -56,7 +56,7 @@ def _adam_step(adam_step) -> None:
     m, v = torch.zeros_like(theta), torch.zeros_like(theta)
     for t, (g, (e_theta, e_m, e_v)) in enumerate(zip(grads, expected), start=1):
         theta, m, v = adam_step(theta, g, m, v, t, lr=0.1)
-        check.close("03.2", m, e_m, what=f"m after step {t}")
-        check.close("03.2", v, e_v, what=f"v after step {t}")
-        check.close("03.2", theta, e_theta, what=f"theta after step {t} (did you bias-correct "
+        base.close("03.2", m, e_m, what=f"m after step {t}")
+        base.close("03.2", v, e_v, what=f"v after step {t}")
+        base.close("03.2", theta, e_theta, what=f"theta after step {t} (did you bias-correct "
                     "both m and v, with t starting at 1?)")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from bertlab import check
+from bertlab.exercises import base
 from bertlab.model import BertConfig, count_parameters
 
 
-@check.register("08.1", "BERT's GELU feed-forward", "feed_forward")
+@base.register("08.1", "BERT's GELU feed-forward", "feed_forward")
 def _feed_forward(feed_forward) -> None:
     gen = torch.Generator().manual_seed(81)
     x = torch.randn(2, 3, 4, generator=gen)
@@ -18,21 +18,21 @@ def _feed_forward(feed_forward) -> None:
     expected = F.linear(F.gelu(F.linear(x, W1, b1)), W2, b2)
     answer = feed_forward(x, W1, b1, W2, b2)
     if torch.allclose(torch.as_tensor(answer), F.linear(F.relu(F.linear(x, W1, b1)), W2, b2)):
-        raise check.CheckFailed("08.1", "that is a ReLU feed-forward; BERT's uses GELU (exact, erf).")
-    check.close("08.1", answer, expected, atol=1e-5, what="feed_forward(x (2, 3, 4), W1 (16, 4), ...)")
+        raise base.CheckFailed("08.1", "that is a ReLU feed-forward; BERT's uses GELU (exact, erf).")
+    base.close("08.1", answer, expected, atol=1e-5, what="feed_forward(x (2, 3, 4), W1 (16, 4), ...)")
 
 
-@check.register("08.2", "add & norm (post-LayerNorm residual)", "add_norm")
+@base.register("08.2", "add & norm (post-LayerNorm residual)", "add_norm")
 def _add_norm(add_norm) -> None:
     gen = torch.Generator().manual_seed(82)
     x, sub = torch.randn(2, 3, 6, generator=gen), torch.randn(2, 3, 6, generator=gen)
     w, b = torch.randn(6, generator=gen), torch.randn(6, generator=gen)
     expected = F.layer_norm(x + sub, (6,), w, b, eps=1e-12)
-    check.close("08.2", add_norm(x, sub, w, b), expected, atol=1e-5,
+    base.close("08.2", add_norm(x, sub, w, b), expected, atol=1e-5,
                 what="add_norm(x, sublayer_out, weight, bias) = LayerNorm(x + sublayer_out)")
 
 
-@check.register("08.3", "BERT's parameter count by formula", "count_bert_parameters")
+@base.register("08.3", "BERT's parameter count by formula", "count_bert_parameters")
 def _count(count_bert_parameters) -> None:
     configs = [
         BertConfig(),  # bert-base
@@ -43,6 +43,6 @@ def _count(count_bert_parameters) -> None:
     for c in configs:
         answer = count_bert_parameters(c.vocab_size, c.hidden_size, c.num_hidden_layers,
                                        c.intermediate_size, c.max_position_embeddings, c.type_vocab_size)
-        check.equal("08.3", answer, count_parameters(c),
+        base.equal("08.3", answer, count_parameters(c),
                     what=f"the count for hidden {c.hidden_size}, {c.num_hidden_layers} layers, "
                          f"vocab {c.vocab_size} (with the pooler)")

@@ -32,8 +32,9 @@ from bertlab.data import Example, TextDataset, load_text_dataset
 from bertlab.results import write_json_atomic
 from bertlab.train import throughput
 from bertlab.train.config import PRECISIONS, TrainConfig
-from bertlab.train.loop import fit, resolve_precision
+from bertlab.train.loop import fit
 from bertlab.train.naive import naive_fit
+from bertlab.train.precision import resolve_precision
 
 # transformers and datasets take seconds to import: only (b) and `save_random_model` need
 # them, so they are imported inside those functions, not here.

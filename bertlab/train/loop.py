@@ -26,10 +26,10 @@ from tqdm.auto import tqdm
 
 from bertlab import env, hub
 from bertlab.data import Collator, load_text_dataset
-from bertlab.errors import ParameterError
 from bertlab.train import checkpoint
 from bertlab.train.batching import BucketBatchSampler, split, token_lengths
 from bertlab.train.config import TrainConfig
+from bertlab.train.precision import autocast, resolve_precision
 from bertlab.train.throughput import Meter
 
 
@@ -62,27 +62,6 @@ class FitResult:
     history: list[dict[str, Any]]  # one dict per optimizer step: step, epoch, lr, loss (+ eval)
     metrics: dict[str, Any]
     config: TrainConfig
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """"auto" -> bf16 where the GPU or CPU supports it, fp16 on older GPUs, else fp32."""
-    if precision == "fp16" and device.type != "cuda":
-        raise ParameterError('precision="fp16" needs a CUDA GPU; use "bf16", "fp32" or "auto".')
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return "bf16"
-    return "fp32"
-
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """Matrix products in bf16/fp16 inside this block; weights and optimizer stay fp32."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
