@@ -14,9 +14,7 @@ import random
 from typing import Any
 
 import numpy as np
-import sklearn
 import torch
-import transformers
 
 import bertlab
 from bertlab import params, results
@@ -87,6 +85,9 @@ def resolve_profile(profile: str = "auto") -> str:
 
 def versions() -> dict[str, str]:
     """Versions of Python and the libraries the course leans on."""
+    import sklearn  # heavy (seconds): imported only when a run records its versions
+    import transformers
+
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
