@@ -13,10 +13,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from bertlab.classroom import grade
 from bertlab.__main__ import main
+from bertlab.classroom import grade
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "exercises_fixture.ipynb"
+# The per-cell and per-check limit in the folder test: short, so that dave's endless loop
+# costs 3 s (in his kernel and, at the same time, in his check), not 20. Safe only with
+# `preloaded_kernels`: then every cell of the fixture runs in milliseconds, while the first
+# check cell that imports the checks (torch, scikit-learn) can take 10 s on a loaded machine.
+TIMEOUT = 3
 
 
 def submission(folder: Path, student: str, solutions: dict[int, str]) -> None:
@@ -46,8 +51,23 @@ def cosine_similarity(a, b):
 '''
 
 
+@pytest.fixture
+def preloaded_kernels(tmp_path, monkeypatch):
+    """Kernels the grader starts import the checks before the first cell, outside its limit.
+
+    The grader passes its environment on to the run child and so to the kernel: a fresh
+    IPYTHONDIR with one startup file changes nothing else (the check child imports the
+    checks before any time limit anyway). Should the preload fail, alice's first check cell
+    imports them again and her "ran in" below may fail; it cannot make a wrong result pass.
+    """
+    startup = tmp_path / "ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00-bertlab-checks.py").write_text("import bertlab.check, bertlab.exercises\n")
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+
+
 @pytest.mark.slow
-def test_grade_a_folder(tmp_path, capsys):
+def test_grade_a_folder(tmp_path, capsys, preloaded_kernels):
     folder = tmp_path / "submissions"
     folder.mkdir()
     submission(folder, "alice", {})
@@ -62,7 +82,7 @@ def test_grade_a_folder(tmp_path, capsys):
     (folder / "erin.txt").write_text("I did the homework on paper.")
 
     out = tmp_path / "grades.csv"
-    assert main(["grade", str(folder), "--out", str(out), "--timeout", "20", "--time-limit", "120"]) == 0
+    assert main(["grade", str(folder), "--out", str(out), "--timeout", str(TIMEOUT), "--time-limit", "120"]) == 0
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["student", "exercise", "passed", "message"]
@@ -78,8 +98,8 @@ def test_grade_a_folder(tmp_path, capsys):
         ("carol", "notebook"): (False, "raised CheckFailed"),
         ("carol", "00.1"): (False, "your code raised ValueError: I give up"),
         ("carol", "00.2"): (True, "passed"),
-        ("dave", "notebook"): (False, "ran past the 20 s limit"),
-        ("dave", "00.1"): (False, "ran past the 20 s limit"),
+        ("dave", "notebook"): (False, f"ran past the {TIMEOUT} s limit"),
+        ("dave", "00.1"): (False, f"ran past the {TIMEOUT} s limit"),
         ("dave", "00.2"): (True, "passed"),
         ("erin", "notebook"): (False, "not a notebook"),
         ("erin", "00.1"): (False, "not a notebook"),

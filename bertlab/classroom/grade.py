@@ -20,16 +20,25 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bertlab.classroom import report
-from bertlab.errors import ParameterError
+import psutil
+
 from bertlab.classroom.student import exercise_pairs, solution_problems
+from bertlab.errors import ParameterError
+
+# Imported where they are used, not here: each takes seconds (and memory, which counts
+# against a child's limit), and this module is also the entry point of both child processes,
+# which need different parts of it. nbformat (jsonschema) is for the parent and the run
+# child; nbclient (jupyter_client, zmq) for the run child; bertlab.check (torch) for the
+# check child and `summary`; bertlab.classroom.report (torch, via bertlab.plots) for `summary`.
 
 NOTEBOOK_ROW = "notebook"
 
@@ -51,8 +60,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _kill_tree(proc: subprocess.Popen) -> None:
     """Kill a child and everything it started (the kernel runs in its own session)."""
-    import psutil
-
     try:
         family = psutil.Process(proc.pid).children(recursive=True)
     except psutil.NoSuchProcess:
@@ -87,7 +94,7 @@ def _child(code: str, stdin: str, cwd: Path, memory_gb: float, time_limit: float
 
 def _execute_worker() -> None:
     """In the child: run the notebook named on stdin with nbclient; print one JSON status."""
-    import nbformat
+    import nbformat  # heavy: see the note on imports at the top
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
@@ -114,9 +121,7 @@ def _execute_worker() -> None:
 
 def _check_worker() -> None:
     """In the child: exec each solution in a new namespace; print one verdict per exercise."""
-    import signal
-
-    from bertlab import check
+    from bertlab import check  # heavy (torch): see the note on imports at the top
 
     job = json.loads(sys.stdin.read())
     nonce, limit = job["nonce"], job["timeout"]
@@ -163,7 +168,7 @@ def _verdicts(stdout: str, nonce: str) -> list[Any]:
 
 def read_submission(path: Path) -> tuple[Any, str]:
     """(the notebook, "") or (None, why it is not a notebook)."""
-    import nbformat
+    import nbformat  # heavy: see the note on imports at the top
 
     if path.suffix != ".ipynb":
         return None, f"not a notebook (a {path.suffix or 'suffix-less'} file); nothing was checked"
@@ -191,8 +196,6 @@ def grade_one(path: Path, timeout: int = 120, time_limit: int = 900, memory_gb: 
         shutil.copyfile(path, copy)
         run_job = json.dumps({"path": str(copy), "timeout": timeout, "nonce": nonce})
         check_job = json.dumps({"exercises": list(exercises.items()), "timeout": timeout, "nonce": nonce})
-        from concurrent.futures import ThreadPoolExecutor
-
         with ThreadPoolExecutor(2) as pool:  # the run and the checks are independent
             ran = pool.submit(_child, "from bertlab.classroom.grade import _execute_worker; _execute_worker()",
                               run_job, Path(scratch), memory_gb, time_limit)
@@ -252,7 +255,8 @@ def grade(submissions: str | Path, out: str | Path = "grades.csv", timeout: int 
 
 def summary(rows: list[dict]) -> str:
     """Per exercise: how many students passed, and its title."""
-    from bertlab import check
+    from bertlab import check  # heavy (torch): see the note on imports at the top
+    from bertlab.classroom import report  # heavy (torch), as above
 
     registry = check._registry()
     order = list(dict.fromkeys(r["exercise"] for r in rows))
