@@ -18,11 +18,19 @@ The scores are dot products of queries with keys (one number per query-key pair)
 softmax over keys turns each row into weights that sum to 1, and the output is the weighted
 average of the values. With one key the softmax of a single score is 1, so the output is
 that key's value, whatever the score.
+
+Packed (padding-free) batches, notebook 11: sentences laid end to end in a row, the
+attention mask numbering them (1, 2, ..., K in each row, 0 = padding). `packed_layout`
+derives what the model needs from that mask: positions restarting at every sentence, a
+block-diagonal mask so that no token looks across a sentence, and each sentence's [CLS].
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +38,19 @@ from torch import nn
 
 from bertlab.errors import ParameterError
 
-IMPLEMENTATIONS = ("eager", "sdpa")
+IMPLEMENTATIONS = ("eager", "sdpa", "varlen")
+
+
+def _find_varlen_attn():
+    """torch.nn.attention.varlen.varlen_attn where the installed torch has it, else None."""
+    for name in ("torch.nn.attention", "torch.nn.attention.varlen"):
+        if importlib.util.find_spec(name) is None:
+            return None
+    return getattr(importlib.import_module("torch.nn.attention.varlen"), "varlen_attn", None)
+
+
+varlen_attn = _find_varlen_attn()
+_varlen_warned = False  # the fallback is announced once per process
 
 
 def padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -40,6 +60,91 @@ def padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     over heads (dim 1) and over queries (dim 2) against scores of shape (B, h, T, S).
     """
     return attention_mask[:, None, None, :].bool()  # (B, 1, 1, S)
+
+
+# ---------------------------------------------------------------------------------------
+# Packed batches: the layout of the sentences, read from the attention mask
+
+
+def is_packed(attention_mask: torch.Tensor) -> bool:
+    """Whether a (B, T) mask is a packed one: some row's largest value is not 1.
+
+    That is a row holding two or more sentences, or an empty row (no sentence, no output).
+    A mask whose every row holds one sentence (0s and 1s) is an ordinary padded batch and
+    takes notebook 08's path, bit for bit. (One look at the values: a host sync.)
+    """
+    return bool((attention_mask.amax(dim=1) != 1).any())
+
+
+def run_starts(attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, T) -> (B, T) bool, True where a run of equal mask values begins (and at token 0).
+
+    A run is one sentence, or one stretch of padding: each sentence's tokens are
+    contiguous, the k-th sentence of a row after the (k-1)-th.
+    """
+    m = attention_mask
+    starts = torch.ones_like(m, dtype=torch.bool)  # (B, T)
+    starts[:, 1:] = m[:, 1:] != m[:, :-1]
+    return starts
+
+
+def first_tokens(attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, T) sentence numbers -> (B, T) bool, True at the first token ([CLS]) of each sentence."""
+    return run_starts(attention_mask) & (attention_mask != 0)  # (B, T)
+
+
+def packed_layout(attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """From a packed (B, T) mask (k = k-th sentence of the row, 0 = padding), three tensors:
+
+    - positions (B, T): the position of each token in its own sentence, 0 at its [CLS];
+      padding counts on from its own first slot (harmless: padding is never attended);
+    - block mask (B, 1, T, T) bool: query t may attend key s when both carry the same
+      number, so attention never crosses a sentence; padding attends only to padding
+      (never an all-masked row, which would make NaNs), and no sentence attends to it;
+    - starts (N, 2): (row, token) of each sentence's [CLS], row by row, then by k.
+    """
+    m = attention_mask
+    B, T = m.shape
+    t = torch.arange(T, device=m.device).expand(B, T)  # (B, T)
+    new_run = run_starts(m)  # (B, T)
+    run_start = torch.where(new_run, t, 0).cummax(dim=1).values  # (B, T): index of the run's first token
+    positions = t - run_start  # (B, T)
+    block = m[:, None, :, None] == m[:, None, None, :]  # (B, 1, T, T)
+    starts = torch.nonzero(new_run & (m != 0))  # (N, 2), row-major: by row, then by k
+    return positions, block, starts
+
+
+def varlen_offsets(attention_mask: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Cumulative offsets (R + 1,) int32 and the longest run, for variable-length kernels.
+
+    The (B, T) tokens are read as one flat sequence of B * T tokens cut into runs: each
+    sentence is a run and each stretch of padding is a run of its own, so it attends only
+    to itself (the block mask, when padding sits at the end of a row as `pack` puts it).
+    """
+    m = attention_mask
+    begin = torch.nonzero(run_starts(m).flatten()).squeeze(1)  # (R,); every row's token 0 begins one
+    end = torch.tensor([m.numel()], device=m.device)
+    cu_seqlens = torch.cat([begin, end]).to(torch.int32)  # (R + 1,)
+    return cu_seqlens, int((cu_seqlens[1:] - cu_seqlens[:-1]).max())
+
+
+def varlen_unavailable(q: torch.Tensor) -> str | None:
+    """Why the variable-length kernel cannot run on queries `q`, or None when it can."""
+    if varlen_attn is None:
+        return f"torch {torch.__version__} has no torch.nn.attention.varlen"
+    if not q.is_cuda:
+        return f"the tensors are on {q.device.type}, not CUDA"
+    if q.dtype not in (torch.float16, torch.bfloat16):
+        return f"the tensors are {q.dtype}, not float16 or bfloat16 (use bf16 autocast)"
+    return None
+
+
+def _warn_fallback(reason: str) -> None:
+    global _varlen_warned
+    if not _varlen_warned:
+        _varlen_warned = True
+        warnings.warn(f'attn_implementation="varlen" ran SDPA with a block-diagonal mask instead, '
+                      f"because {reason}.", stacklevel=4)
 
 
 def scaled_dot_product_attention(
@@ -106,20 +211,39 @@ class MultiHeadSelfAttention(nn.Module):
         mask: torch.Tensor | None = None,
         implementation: str = "sdpa",
         return_probs: bool = False,
+        varlen: tuple[torch.Tensor, int] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x (B, T, H), mask boolean broadcastable to (B, h, T, T) -> (B, T, H), probs.
 
-        `implementation` is "eager" (our own code) or "sdpa" (PyTorch's fused kernel, the
-        same numbers, faster). The probabilities (B, h, T, T) are returned only when
-        `return_probs` is true, which always takes the eager path: SDPA never forms them.
+        `implementation` is "eager" (our own code), "sdpa" (PyTorch's fused kernel, the
+        same numbers, faster) or "varlen". The probabilities (B, h, T, T) are returned only
+        when `return_probs` is true, which always takes the eager path: SDPA never forms them.
+
+        "varlen" is for packed batches: given `varlen` = `varlen_offsets(attention_mask)`
+        it runs `torch.nn.attention.varlen.varlen_attn` on the B * T tokens, sentence by
+        sentence, with no (B, h, T, T) mask at all. It needs that module, CUDA and float16
+        or bfloat16 (bf16 autocast); elsewhere SDPA runs with the block mask `mask`, and a
+        warning says so once. An ordinary padded batch (`varlen` None) runs SDPA.
+
+        Attention dropout: variable-length kernels take no dropout argument, so the varlen
+        path drops no attention probabilities, in training too (hidden dropout still
+        applies). The eager and SDPA paths, packed or not, drop them with p = `dropout`.
         """
         if implementation not in IMPLEMENTATIONS:
             raise ParameterError(
-                f'attn_implementation must be "eager" or "sdpa", not {implementation!r}.'
+                f'attn_implementation must be "eager", "sdpa" or "varlen", not {implementation!r}.'
             )
-        q = split_heads(self.query(x), self.num_heads)  # (B, h, T, d)
-        k = split_heads(self.key(x), self.num_heads)  # (B, h, T, d)
-        v = split_heads(self.value(x), self.num_heads)  # (B, h, T, d)
+        B, T, H = x.shape
+        q, k, v = self.query(x), self.key(x), self.value(x)  # (B, T, H) each
+        if implementation == "varlen" and varlen is not None and not return_probs:
+            reason = varlen_unavailable(q)
+            if reason is None:
+                cu_seqlens, longest = varlen
+                q, k, v = (y.view(B * T, self.num_heads, -1) for y in (q, k, v))  # (B*T, h, d)
+                out = varlen_attn(q, k, v, cu_seqlens, cu_seqlens, longest, longest)  # (B*T, h, d)
+                return out.reshape(B, T, H), None
+            _warn_fallback(reason)
+        q, k, v = (split_heads(y, self.num_heads) for y in (q, k, v))  # (B, h, T, d) each
         p = self.dropout if self.training else 0.0
         if implementation == "eager" or return_probs:
             out, probs = scaled_dot_product_attention(q, k, v, mask, dropout_p=p)

@@ -5,7 +5,11 @@ Derived in notebook 08 (BERT from scratch), on `bertlab.model.BertModel`:
 shares the word embeddings; `BertForSequenceClassification` (notebook 11 fine-tunes it) puts
 dropout and a linear layer on the pooled [CLS] vector. Both load a bare encoder's checkpoint
 or one with their head (`bertlab.pretrained` checks every key), and their outputs are small
-dataclasses. Shapes: B batch, T tokens, H hidden, V vocabulary.
+dataclasses. Shapes: B batch, T tokens, H hidden, V vocabulary, N sentences.
+
+Both take packed batches (notebook 11, `bertlab.train.packing`) through the attention mask
+alone: the classifier then reads each sentence's own [CLS] and gives one row of logits per
+sentence, (N, num_labels), sentences row by row, then by k.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ class MaskedLMOutput:
 
 @dataclass
 class ClassifierOutput:
-    logits: torch.Tensor  # (B, num_labels)
+    logits: torch.Tensor  # (B, num_labels); a packed batch: (N, num_labels), one per sentence
     loss: torch.Tensor | None = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
     attentions: tuple[torch.Tensor, ...] | None = None
@@ -104,9 +108,13 @@ class BertForSequenceClassification(Pretrained):
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
     ) -> ClassifierOutput:
-        """Logits (B, num_labels); with labels (B,), cross-entropy (MSE when num_labels == 1)."""
+        """Logits (B, num_labels); with labels (B,), cross-entropy (MSE when num_labels == 1).
+
+        A packed attention_mask (sentence numbers 1..K per row) gives logits (N, num_labels),
+        one per sentence, and takes labels (N,): the loss is the mean over sentences.
+        """
         out = self.bert(input_ids, token_type_ids, attention_mask)
-        logits = self.classifier(self.dropout(out.pooler_output))  # (B, num_labels)
+        logits = self.classifier(self.dropout(out.pooler_output))  # (B or N, num_labels)
         loss = None
         if labels is not None:
             if self.config.num_labels == 1:

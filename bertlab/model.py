@@ -7,9 +7,16 @@ self.query, ..., pooler.dense), GELU is the exact erf form and LayerNorm's eps i
 the bundled MiniLM weights load by name and the hidden states equal transformers' to 1e-5.
 
 `BertConfig` holds BERT's hyperparameters under Hugging Face's names and the choices that
-are not `forward` arguments: `attn_implementation` ("sdpa" or "eager"), `output_attentions`
-and `output_hidden_states`. Checked loading and saving is in `bertlab.pretrained`. Shapes
-use `bertlab.attention`'s legend: B batch, T tokens, H hidden, h heads, V vocabulary.
+are not `forward` arguments: `attn_implementation` ("sdpa", "eager" or "varlen"),
+`output_attentions` and `output_hidden_states`. Checked loading and saving is in
+`bertlab.pretrained`. Shapes use `bertlab.attention`'s legend: B batch, T tokens, H hidden,
+h heads, V vocabulary, N sentences of a packed batch.
+
+Packed batches (notebook 11, `bertlab.train.packing`) need no new argument: the attention
+mask numbers the sentences of each row (1..K, 0 = padding), and the model reads from it
+each sentence's positions, a block-diagonal attention mask and each sentence's [CLS]
+(`bertlab.attention.packed_layout`). A mask of 0s and 1s, one sentence per row, is today's
+padded batch, computed exactly as before.
 """
 
 from __future__ import annotations
@@ -23,7 +30,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bertlab.attention import MultiHeadSelfAttention, padding_mask
+from bertlab.attention import (
+    IMPLEMENTATIONS,
+    MultiHeadSelfAttention,
+    first_tokens,
+    is_packed,
+    packed_layout,
+    padding_mask,
+    varlen_offsets,
+)
 from bertlab.errors import ParameterError
 from bertlab.pretrained import Pretrained, model_folder
 
@@ -50,7 +65,9 @@ class BertConfig:
     pad_token_id: int = 0
     num_labels: int = 2  # for BertForSequenceClassification
     classifier_dropout: float | None = None  # None: use hidden_dropout_prob
-    attn_implementation: str = "sdpa"  # "sdpa" (fused, fast) or "eager" (our own code)
+    # "sdpa" (fused, fast), "eager" (our own code) or "varlen" (packed batches on CUDA: a
+    # variable-length kernel without attention dropout; see MultiHeadSelfAttention.forward)
+    attn_implementation: str = "sdpa"
     output_attentions: bool = False  # put (B, h, T, T) probabilities of every layer on the output
     output_hidden_states: bool = False  # put the embeddings and every layer's (B, T, H) output on it
 
@@ -61,8 +78,8 @@ class BertConfig:
         if self.hidden_act != "gelu":
             raise ParameterError(f'bertlab.model implements BERT\'s exact GELU (hidden_act="gelu") only, '
                                  f"not {self.hidden_act!r}; use transformers.AutoModel for this checkpoint.")
-        if self.attn_implementation not in ("eager", "sdpa"):
-            raise ParameterError(f'attn_implementation must be "eager" or "sdpa", not '
+        if self.attn_implementation not in IMPLEMENTATIONS:
+            raise ParameterError(f'attn_implementation must be "eager", "sdpa" or "varlen", not '
                                  f"{self.attn_implementation!r}.")
 
     @classmethod
@@ -89,11 +106,12 @@ class BertConfig:
         return config
 
     def to_hf(self) -> Any:
-        """To a `transformers.BertConfig` with the same numbers (and attention implementation)."""
+        """To a `transformers.BertConfig` with the same numbers (and attention implementation;
+        "varlen", which transformers' BERT does not have, becomes "sdpa")."""
         from transformers import BertConfig as HFBertConfig
 
         values = dataclasses.asdict(self)
-        implementation = values.pop("attn_implementation")
+        implementation = values.pop("attn_implementation").replace("varlen", "sdpa")
         return HFBertConfig(**values, attn_implementation=implementation)
 
     @classmethod
@@ -110,9 +128,10 @@ class BertConfig:
 @dataclass
 class EncoderOutput:
     last_hidden_state: torch.Tensor  # (B, T, H)
-    pooler_output: torch.Tensor | None = None  # (B, H); None for BertForMaskedLM's encoder
+    pooler_output: torch.Tensor | None = None  # (B, H), packed (N, H); None for BertForMaskedLM's encoder
     hidden_states: tuple[torch.Tensor, ...] | None = None  # L + 1 of (B, T, H), embeddings first
     attentions: tuple[torch.Tensor, ...] | None = None  # L of (B, h, T, T)
+    sentence_starts: torch.Tensor | None = None  # packed: (N, 2), (row, token) of each [CLS]
 
 
 # ---------------------------------------------------------------------------------------
@@ -131,17 +150,20 @@ class Embeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(H, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
-        """(B, T) ids and segment ids -> (B, T, H)."""
+    def forward(
+        self, input_ids: torch.Tensor, token_type_ids: torch.Tensor, position_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, T) ids and segment ids -> (B, T, H); position_ids (B, T), default 0..T-1 in every row."""
         T = input_ids.size(1)
         if T > self.position_embeddings.num_embeddings:
             raise ParameterError(
                 f"The input has {T} tokens, but the model knows only "
                 f"{self.position_embeddings.num_embeddings} positions; truncate it (max_length)."
             )
-        positions = torch.arange(T, device=input_ids.device)  # (T,)
+        if position_ids is None:  # a packed batch restarts them at every sentence
+            position_ids = torch.arange(T, device=input_ids.device)  # (T,)
         x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
-        x = x + self.position_embeddings(positions)  # (B, T, H) + (T, H) broadcasts
+        x = x + self.position_embeddings(position_ids)  # (B, T, H) + (T, H) or (B, T, H)
         return self.dropout(self.LayerNorm(x))
 
 
@@ -190,11 +212,12 @@ class EncoderLayer(nn.Module):
         self.output = DenseAddNorm(config.intermediate_size, config)
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None, config: BertConfig
+        self, x: torch.Tensor, mask: torch.Tensor | None, config: BertConfig,
+        varlen: tuple[torch.Tensor, int] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x (B, T, H) -> (B, T, H) and the attention probabilities (B, h, T, T) if asked."""
         a, probs = self.attention.self(
-            x, mask, config.attn_implementation, return_probs=config.output_attentions
+            x, mask, config.attn_implementation, return_probs=config.output_attentions, varlen=varlen
         )
         a = self.attention.output(a, x)  # (B, T, H)
         return self.output(self.intermediate(a), a), probs
@@ -213,8 +236,10 @@ class Pooler(nn.Module):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
 
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.dense(hidden[:, 0]))  # (B, H)
+    def forward(self, hidden: torch.Tensor, starts: torch.Tensor | None = None) -> torch.Tensor:
+        """hidden (B, T, H) -> (B, H) from token 0; with starts (N, 2), (N, H) from each [CLS]."""
+        cls = hidden[:, 0] if starts is None else hidden[starts[:, 0], starts[:, 1]]  # (B or N, H)
+        return torch.tanh(self.dense(cls))
 
 
 class BertModel(Pretrained):
@@ -238,22 +263,51 @@ class BertModel(Pretrained):
         token_type_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
     ) -> EncoderOutput:
-        """input_ids (B, T); token_type_ids (B, T), default zeros; attention_mask (B, T), 1 = token."""
+        """input_ids (B, T); token_type_ids (B, T), default zeros; attention_mask (B, T), 1 = token.
+
+        A packed attention_mask (k = k-th sentence of the row, 0 = padding; see
+        `bertlab.attention.is_packed`) restarts positions at each sentence, keeps attention
+        inside each sentence and pools each sentence's own [CLS]: pooler_output is (N, H),
+        sentences row by row, then by k. last_hidden_state is (B, T, H) either way.
+        """
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
-        mask = padding_mask(attention_mask) if attention_mask is not None else None  # (B, 1, 1, T)
-        x = self.embeddings(input_ids, token_type_ids)  # (B, T, H)
+        mask = positions = starts = varlen = None
+        if attention_mask is not None and is_packed(attention_mask):
+            positions, mask, starts = packed_layout(attention_mask)  # (B, T), (B, 1, T, T), (N, 2)
+            if self.config.attn_implementation == "varlen":
+                varlen = varlen_offsets(attention_mask)  # (R + 1,) offsets, longest run
+        elif attention_mask is not None:
+            mask = padding_mask(attention_mask)  # (B, 1, 1, T)
+        x = self.embeddings(input_ids, token_type_ids, positions)  # (B, T, H)
         hidden, attentions = [x], []
         for layer in self.encoder.layer:
-            x, probs = layer(x, mask, self.config)
+            x, probs = layer(x, mask, self.config, varlen)
             hidden.append(x)
             attentions.append(probs)
         return EncoderOutput(
             last_hidden_state=x,
-            pooler_output=self.pooler(x) if self.pooler is not None else None,
+            pooler_output=self.pooler(x, starts) if self.pooler is not None else None,
             hidden_states=tuple(hidden) if self.config.output_hidden_states else None,
             attentions=tuple(attentions) if self.config.output_attentions else None,
+            sentence_starts=starts,
         )
+
+
+def sentence_mean(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean pooling over each sentence's own tokens: (B, T, H) and mask (B, T) -> (N, H).
+
+    Sentences as the mask numbers them (a 0/1 mask: one per row), in the pooler's order:
+    row by row, then by k. Padding counts in no sentence.
+    """
+    first = first_tokens(attention_mask).flatten()  # (B*T,)
+    sentence = first.cumsum(0) - 1  # (B*T,): the sentence of each token (valid for real tokens)
+    real = (attention_mask != 0).flatten()  # (B*T,)
+    N, H = int(first.sum()), last_hidden_state.size(-1)
+    tokens = last_hidden_state.reshape(-1, H)[real]  # (tokens, H)
+    sums = tokens.new_zeros(N, H).index_add(0, sentence[real], tokens)  # (N, H)
+    counts = torch.bincount(sentence[real], minlength=N).to(tokens.dtype)  # (N,)
+    return sums / counts[:, None]  # (N, H)
 
 
 # ---------------------------------------------------------------------------------------

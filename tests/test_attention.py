@@ -7,10 +7,13 @@ import torch.nn.functional as F
 from bertlab import hub
 from bertlab.attention import (
     MultiHeadSelfAttention,
+    is_packed,
     merge_heads,
+    packed_layout,
     padding_mask,
     scaled_dot_product_attention,
     split_heads,
+    varlen_offsets,
 )
 from bertlab.errors import ParameterError
 
@@ -97,3 +100,40 @@ def test_bundled_model_attention_probabilities():
         mha.load_state_dict({k: v for k, v in layer.state_dict().items()})
         _, probs = mha(want.hidden_states[2], padding_mask(batch["attention_mask"]), "eager", True)
     assert (probs - want.attentions[2]).abs().max() < 1e-5
+
+
+PACKED = torch.tensor([[1, 1, 1, 2, 2, 0], [1, 1, 1, 1, 0, 0]])  # row 0: two sentences
+
+
+def test_is_packed_reads_the_mask():
+    assert not is_packed(torch.tensor([[1, 1, 0], [1, 1, 1]]))  # one sentence a row: padded
+    assert is_packed(PACKED)
+    assert is_packed(torch.tensor([[1, 1, 0], [0, 0, 0]]))  # an empty row has no sentence
+
+
+def test_packed_layout_by_hand():
+    positions, block, starts = packed_layout(PACKED)
+    assert positions.tolist() == [[0, 1, 2, 0, 1, 0], [0, 1, 2, 3, 0, 1]]
+    assert starts.tolist() == [[0, 0], [0, 3], [1, 0]]  # each [CLS]: row by row, then by k
+    assert block.shape == (2, 1, 6, 6) and block.dtype == torch.bool
+    b = block[0, 0].int().tolist()
+    assert b[0] == [1, 1, 1, 0, 0, 0] and b[3] == [0, 0, 0, 1, 1, 0]  # own sentence only
+    assert b[5] == [0, 0, 0, 0, 0, 1]  # padding sees only padding: no all-masked row
+    assert block.any(-1).all()
+
+
+def test_varlen_offsets_give_the_block_mask_attention():
+    cu_seqlens, longest = varlen_offsets(PACKED)
+    assert cu_seqlens.tolist() == [0, 3, 5, 6, 10, 12] and cu_seqlens.dtype == torch.int32
+    assert longest == 4
+    # attention run by run over the flat B * T tokens (what the CUDA kernel computes)
+    q, k, v = random_qkv(3, B=2, h=2, T=6)
+    flat = [x.transpose(1, 2).reshape(12, 2, 4) for x in (q, k, v)]  # (B*T, h, d)
+    runs = []
+    for a, b in zip(cu_seqlens[:-1].tolist(), cu_seqlens[1:].tolist()):
+        qi, ki, vi = (x[a:b].transpose(0, 1) for x in flat)  # (h, n, d)
+        runs.append(F.scaled_dot_product_attention(qi, ki, vi).transpose(0, 1))
+    by_run = torch.cat(runs).reshape(2, 6, 2, 4).transpose(1, 2)  # (B, h, T, d)
+    _, block, _ = packed_layout(PACKED)
+    dense = F.scaled_dot_product_attention(q, k, v, attn_mask=block)
+    assert torch.allclose(by_run, dense, atol=1e-6)

@@ -68,7 +68,7 @@ def test_bundled_hidden_states_match_transformers(bundled, batch, implementation
         assert max_diff(a, b) < 1e-5
 
 
-def test_outputs_off_by_default(bundled, batch):
+def test_outputs_off_by_default():
     ours = BertModel(dataclasses.replace(TINY))
     out = ours(torch.tensor([[1, 2, 3]]))
     assert out.hidden_states is None and out.attentions is None
@@ -219,3 +219,12 @@ def test_training_mode_uses_dropout_and_backprops():
     out.loss.backward()
     assert model.bert.encoder.layer[0].attention.self.query.weight.grad.abs().sum() > 0
     assert not torch.equal(model(ids, types, mask).logits, model(ids, types, mask).logits)
+
+
+def test_varlen_is_a_config_choice_and_positions_default_to_0_to_T():
+    varlen = dataclasses.replace(TINY, attn_implementation="varlen")
+    assert varlen.to_hf()._attn_implementation == "sdpa"  # transformers' BERT has no "varlen"
+    emb = BertModel(TINY).eval().embeddings
+    ids, types, _ = tiny_batch()
+    explicit = torch.arange(9).expand(3, 9)
+    assert torch.equal(emb(ids, types), emb(ids, types, explicit))

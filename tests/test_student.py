@@ -14,8 +14,8 @@ import nbformat
 import pytest
 
 from bertlab import check
-from bertlab.classroom import student
 from bertlab.__main__ import main
+from bertlab.classroom import student
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / "tests" / "fixtures" / "exercises_fixture.ipynb"

@@ -11,9 +11,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from bertlab.__main__ import main
 from bertlab.classroom import report, sweep
 from bertlab.classroom import run as runner
-from bertlab.__main__ import main
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "sweep_fixture.ipynb"
 PNG = b"\x89PNG\r\n\x1a\n"

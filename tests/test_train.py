@@ -11,8 +11,9 @@ from bertlab.errors import ParameterError
 from bertlab.train import Hooks, TrainConfig, checkpoint, fit, throughput
 from bertlab.train.batching import BucketBatchSampler, padding_fraction, token_lengths
 from bertlab.train.bench import save_random_model
-from bertlab.train.loop import evaluate, param_groups, warmup_linear
+from bertlab.train.loop import evaluate, warmup_linear
 from bertlab.train.naive import naive_batch, naive_fit
+from bertlab.train.optimizer import param_groups
 
 
 @pytest.fixture(scope="module")

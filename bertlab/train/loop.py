@@ -29,6 +29,7 @@ from bertlab.data import Collator, load_text_dataset
 from bertlab.train import checkpoint
 from bertlab.train.batching import BucketBatchSampler, split, token_lengths
 from bertlab.train.config import TrainConfig
+from bertlab.train.optimizer import make_optimizer
 from bertlab.train.precision import autocast, resolve_precision
 from bertlab.train.throughput import Meter
 
@@ -62,19 +63,6 @@ class FitResult:
     history: list[dict[str, Any]]  # one dict per optimizer step: step, epoch, lr, loss (+ eval)
     metrics: dict[str, Any]
     config: TrainConfig
-
-
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Two AdamW groups: weight matrices decay; biases and LayerNorm weights (1-D) do not."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, device: torch.device) -> torch.optim.AdamW:
-    """AdamW with `param_groups`; the fused kernel (one launch for all tensors) on CUDA and CPU."""
-    fused = device.type in ("cuda", "cpu")
-    return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, fused=fused)
 
 
 def warmup_linear(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int) -> Any:
