@@ -2,6 +2,7 @@
 
 00.1 cosine similarity of two vectors (how sentence embeddings are compared in 06);
 00.2 a whitespace tokenizer (the baseline that WordPiece improves on in 05).
+Each check names the usual mistake when it sees it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ def check_cosine_similarity(cosine_similarity) -> None:
         answer = cosine_similarity(x, y)
         if not base.is_finite_number(answer):
             raise base.CheckFailed("00.1", f"return one number, not {type(answer).__name__}.")
+        if not np.isclose(expected, float(x @ y)) and np.isclose(float(answer), float(x @ y)):
+            raise base.CheckFailed(
+                "00.1", f"cosine_similarity({a}, {b}) returned the dot product a·b = "
+                f"{float(answer):.4g}; divide it by the lengths |a| |b| (np.linalg.norm), "
+                "so that only the directions count."
+            )
         base.close("00.1", float(answer), expected, what=f"cosine_similarity({a}, {b})")
 
 
@@ -37,5 +44,11 @@ def check_simple_tokenize(simple_tokenize) -> None:
     }
     for text, expected in cases.items():
         answer = simple_tokenize(text)
-        base.equal("00.2", list(answer) if isinstance(answer, tuple) else answer, expected,
-                    what=f"simple_tokenize({text!r})")
+        answer = list(answer) if isinstance(answer, tuple) else answer
+        if isinstance(answer, list) and "" in answer:
+            raise base.CheckFailed(
+                "00.2", f"simple_tokenize({text!r}) gave empty strings {answer!r}: "
+                "`split(' ')` cuts at every single space; `split()` with no argument splits on "
+                "any run of white space (tabs and new lines too)."
+            )
+        base.equal("00.2", answer, expected, what=f"simple_tokenize({text!r})")
