@@ -14,7 +14,7 @@ import nbformat
 import pytest
 
 from bertlab.__main__ import main
-from bertlab.classroom import grade
+from bertlab.classroom import grade, sandbox
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "exercises_fixture.ipynb"
 # The per-cell and per-check limit in the folder test: short, so that dave's endless loop
@@ -66,8 +66,22 @@ def preloaded_kernels(tmp_path, monkeypatch):
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
 
 
+HIDDEN = '''
+import numpy as np
+
+from bertlab.exercises import base
+
+
+@base.register("00.1:long", "cosine similarity of long vectors", "cosine_similarity")
+def _long(cosine_similarity):
+    x, y = np.arange(1.0, 101.0), np.arange(100.0, 0.0, -1.0)
+    base.close("00.1:long", float(cosine_similarity(x, y)), float(x @ y / (np.linalg.norm(x) * np.linalg.norm(y))))
+'''
+
+
 @pytest.mark.slow
 def test_grade_a_folder(tmp_path, capsys, preloaded_kernels):
+    """Six students, points, a hidden check, the assignment check, the outputs, a rerun."""
     folder = tmp_path / "submissions"
     folder.mkdir()
     submission(folder, "alice", {})
@@ -80,37 +94,66 @@ def test_grade_a_folder(tmp_path, capsys, preloaded_kernels):
     submission(folder, "carol", {0: RAISES})
     submission(folder, "dave", {0: LOOPS})
     (folder / "erin.txt").write_text("I did the homework on paper.")
+    wrong = nbformat.v4.new_notebook(cells=[  # frank hands in notebook 06's exercise instead
+        nbformat.v4.new_code_cell("def mean_pool(h, m):\n    return h", metadata={"tags": ["solution"]}),
+        nbformat.v4.new_code_cell('from bertlab import check\ncheck.exercise("06.2", mean_pool)',
+                                  metadata={"tags": ["check"]})])
+    nbformat.write(wrong, str(folder / "frank.ipynb"))
+    (tmp_path / "hidden").mkdir()
+    (tmp_path / "hidden" / "long.py").write_text(HIDDEN)
+    (tmp_path / "points.json").write_text('{"00.2": 2, "00.1:long": 0.5}')
 
     out = tmp_path / "grades.csv"
-    assert main(["grade", str(folder), "--out", str(out), "--timeout", str(TIMEOUT), "--time-limit", "120"]) == 0
+    args = ["grade", str(folder), "--out", str(out), "--timeout", str(TIMEOUT), "--time-limit", "120",
+            "--assignment", "00", "--points", str(tmp_path / "points.json"),
+            "--hidden-checks", str(tmp_path / "hidden")]
+    assert main(args) == 0
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["student", "exercise", "passed", "message"]
-    table = {(r["student"], r["exercise"]): (r["passed"] == "True", r["message"]) for r in rows}
-    assert len(rows) == 15 == len(table)
+    assert list(rows[0]) == ["student", "exercise", "passed", "message", "points", "max_points"]
+    table = {(r["student"], r["exercise"]): (r["passed"] == "True", r["message"], r["points"]) for r in rows}
+    assert len(rows) == 24 == len(table)
     expected = {
-        ("alice", "notebook"): (True, "ran in"),
-        ("alice", "00.1"): (True, "passed"),
-        ("alice", "00.2"): (True, "passed"),
-        ("bob", "notebook"): (False, "raised CheckFailed"),
-        ("bob", "00.1"): (True, "passed"),
-        ("bob", "00.2"): (False, "got ['Hello', 'world'], expected ['hello', 'world']"),
-        ("carol", "notebook"): (False, "raised CheckFailed"),
-        ("carol", "00.1"): (False, "your code raised ValueError: I give up"),
-        ("carol", "00.2"): (True, "passed"),
-        ("dave", "notebook"): (False, f"ran past the {TIMEOUT} s limit"),
-        ("dave", "00.1"): (False, f"ran past the {TIMEOUT} s limit"),
-        ("dave", "00.2"): (True, "passed"),
-        ("erin", "notebook"): (False, "not a notebook"),
-        ("erin", "00.1"): (False, "not a notebook"),
-        ("erin", "00.2"): (False, "not a notebook"),
+        ("alice", "notebook"): (True, "ran in", "0"),
+        ("alice", "00.1"): (True, "passed", "1"),
+        ("alice", "00.1:long"): (True, "passed", "0.5"),
+        ("alice", "00.2"): (True, "passed", "2"),
+        ("bob", "notebook"): (False, "raised CheckFailed", "0"),
+        ("bob", "00.1"): (True, "passed", "1"),
+        ("bob", "00.2"): (False, "got ['Hello', 'world'], expected ['hello', 'world']", "0"),
+        ("carol", "notebook"): (False, "raised CheckFailed", "0"),
+        ("carol", "00.1"): (False, "your code raised ValueError: I give up", "0"),
+        ("carol", "00.1:long"): (False, "your code raised ValueError: I give up", "0"),
+        ("carol", "00.2"): (True, "passed", "2"),
+        ("dave", "notebook"): (False, f"ran past the {TIMEOUT} s limit", "0"),
+        ("dave", "00.1"): (False, f"ran past the {TIMEOUT} s limit", "0"),
+        ("dave", "00.1:long"): (False, f"ran past the {TIMEOUT} s limit", "0"),
+        ("dave", "00.2"): (True, "passed", "2"),
+        ("erin", "notebook"): (False, "not a notebook", "0"),
+        ("erin", "00.1"): (False, "not a notebook", "0"),
+        ("frank", "notebook"): (False, "the wrong notebook: its checks are for 06.2, the assignment's for 00.1, 00.2", "0"),
+        ("frank", "00.2"): (False, "the wrong notebook was submitted", "0"),
     }
-    for key, (passed, message) in expected.items():
-        assert table[key][0] is passed and message in table[key][1], (key, table[key])
+    for key, (passed, message, points) in expected.items():
+        assert table[key][0] is passed and message in table[key][1] and table[key][2] == points, (key, table[key])
     printed = capsys.readouterr().out
-    assert "cosine similarity of two vectors" in printed
+    assert "cosine similarity of two vectors" in printed and "alice 3.5/3.5" in printed
     summary = {line.split()[0]: line.split()[-1] for line in printed.splitlines() if line[:4] in ("note", "00.1", "00.2")}
-    assert summary == {"notebook": "1/5", "00.1": "2/5", "00.2": "3/5"}
+    assert summary == {"notebook": "1/6", "00.1": "2/6", "00.1:long": "2/6", "00.2": "3/6"}
+    # the gradebook import: one row per student, one column per check, and the total
+    lms = list(csv.reader((tmp_path / "grades-lms.csv").open()))
+    assert lms[0] == ["student", "00.1", "00.2", "00.1:long", "total"]
+    assert lms[1] == ["alice", "1", "2", "0.5", "3.5"] and lms[2] == ["bob", "1", "0", "0.5", "1.5"]
+    feedback = (tmp_path / "grades-feedback" / "bob.md").read_text()
+    assert "Total: 1.5 of 3.5 points" in feedback and "expected ['hello', 'world']" in feedback
+    assert not (tmp_path / "grades.incomplete").exists()
+
+    # a rerun skips whoever handed in the same file; erin's new file is graded again
+    (folder / "erin.txt").write_text("Still on paper.")
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "alice: graded before with the same file" in printed and "erin: 0 of 0 checks passed" in printed
+    assert list(csv.DictReader(out.open())) == rows
 
 
 def test_checks_run_in_a_fresh_process_that_a_submission_cannot_fool():
@@ -123,32 +166,111 @@ def cosine_similarity(a, b):
     """Wrong."""
     return 0.0
 '''
-    out, late = grade._child("from bertlab.classroom.grade import _check_worker; _check_worker()",
-                             json.dumps({"exercises": [["00.1", cheat]], "timeout": 20, "nonce": "N0"}),
-                             Path.cwd(), memory_gb=8, time_limit=120)
+    job = json.dumps({"exercises": [["00.1", cheat]], "timeout": 20, "nonce": "N0", "hidden": []})
+    out, late = sandbox.run_child(grade.CHECK, job, memory_gb=8, time_limit=120)
     verdicts = grade._verdicts(out, "N0")
     assert not late and [v[:2] for v in verdicts] == [["00.1", False]]
     assert "only imports and defs, but line 2 is `bertlab.check.run_exercise =" in verdicts[0][2]
 
 
-def test_invalid_notebook_is_recorded_not_fatal(tmp_path):
-    (tmp_path / "zoe.ipynb").write_text("{ this is not json")
-    rows = grade.grade(tmp_path, tmp_path / "out" / "grades.csv", progress=False)
-    assert rows == [{"student": "zoe", "exercise": "notebook", "passed": False,
+def test_invalid_notebook_is_recorded_not_fatal(tmp_path, capsys):
+    """Also: without the boundary, grading works, warns once and says so in its outputs."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "zoe.ipynb").write_text("{ this is not json")
+    out = tmp_path / "out" / "grades.csv"
+    rows = grade.grade(tmp_path / "in", out, progress=False, boundary=sandbox.Boundary(problem="testing"))
+    assert rows == [{"student": "zoe", "exercise": "notebook", "passed": False, "points": 0, "max_points": 0,
                      "message": "not a valid notebook (NotJSONError); nothing was checked"}]
+    assert capsys.readouterr().err.count("warning: grading without the boundary, because testing") == 1
+    assert json.loads((tmp_path / "out" / "grades.state.json").read_text())["boundary"] == "testing"
+    assert "without the boundary: testing" in (tmp_path / "out" / "grades-feedback" / "zoe.md").read_text()
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "bad_limit"])
+def test_a_grader_that_dies_leaves_everyone_graded_so_far(tmp_path, monkeypatch):
+    for name in ("ann", "ben", "cal"):
+        (tmp_path / f"{name}.txt").write_text(name)
+    out = tmp_path.parent / f"{tmp_path.name}-results" / "grades.csv"
+    calls = []
+
+    def dies_on_the_second(path, *args, **kwargs):
+        calls.append(path.stem)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as good as a SIGKILL for what is on disk
+        return {"notebook": (True, "ran"), "exercises": {"00.1": (True, "passed")}}
+
+    monkeypatch.setattr(grade, "grade_one", dies_on_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        grade.grade(tmp_path, out, progress=False)
+    assert [r["student"] for r in csv.DictReader(out.open())] == ["ann", "ann"]
+    assert "1 of 3 submissions graded so far" in out.with_name("grades.incomplete").read_text()
+    rows = grade.grade(tmp_path, out, progress=False)  # the rerun grades only ben and cal
+    assert calls == ["ann", "ben", "ben", "cal"] and len(rows) == 6
+    assert not out.with_name("grades.incomplete").exists()
+    grade.grade(tmp_path, out, progress=False, regrade=True)
+    assert calls[4:] == ["ann", "ben", "cal"]
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "bad_limit", "out_folder", "out_inside", "bad_points"])
 def test_bad_input_is_one_sentence(case, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    folder = {"missing": tmp_path / "nope", "empty": tmp_path / "empty", "bad_limit": tmp_path}[case]
-    extra = ["--timeout", "0"] if case == "bad_limit" else []
-    assert main(["grade", str(folder), "--out", str(tmp_path / "g.csv"), *extra]) == 2
+    (tmp_path / "a.txt").write_text("x")
+    folder = {"missing": tmp_path / "nope", "empty": tmp_path / "empty"}.get(case, tmp_path)
+    out = {"out_folder": tmp_path / "empty", "out_inside": tmp_path / "grades.csv"}.get(
+        case, tmp_path.parent / f"{tmp_path.name}-g.csv")
+    extra = {"bad_limit": ["--timeout", "0"], "bad_points": ["--points", str(tmp_path / "a.txt")]}.get(case, [])
+    assert main(["grade", str(folder), "--out", str(out), *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err
+    assert not out.exists() or out.is_dir()
+    assert not (tmp_path / "grades.csv").exists() and not (tmp_path / "empty" / "grades.csv").exists()
 
 
-def test_memory_limit_applies_to_the_child(tmp_path):
+@pytest.mark.parametrize("boundary", ["on", "off"])
+def test_memory_limit_applies_to_the_child(tmp_path, boundary):
+    if boundary == "on" and sandbox.probe():
+        pytest.skip(f"no boundary here: {sandbox.probe()}")
     code = "import json\ntry:\n    b = bytearray(3_000_000_000)\n    print('N0ok')\nexcept MemoryError:\n    print('N0memory')"
-    out, late = grade._child(code, "", tmp_path, memory_gb=1, time_limit=60)
+    out, late = sandbox.run_child(code, "", memory_gb=1, time_limit=60,
+                                  boundary=sandbox.Boundary(problem="" if boundary == "on" else "off"))
     assert not late and out.strip() == "N0memory"
+
+
+def test_the_static_rules_flag_borrowed_answers_but_no_teacher_solution():
+    import ast
+
+    from bertlab import check
+    from bertlab.classroom.student import python_source
+
+    registry = check._registry()
+    for path in sorted(Path(grade.NOTEBOOKS).glob("*.ipynb")):
+        for pair in grade.exercise_pairs(nbformat.read(str(path), as_version=4)):
+            names = registry[pair.exercise_id].names
+            assert sandbox.borrowed(ast.parse(python_source(pair.source)), names) == "", (path.name, pair.exercise_id)
+    names = ("mean_pool",)
+    cheats = {
+        "from bertlab.embeddings import mean_pool as mp": "imports mean_pool from bertlab.embeddings",
+        "import bertlab.embeddings as E\ndef mean_pool(h, m):\n    return E.mean_pool(h, m)": "uses E.mean_pool",
+        "import bertlab\ndef mean_pool(h, m):\n    return getattr(bertlab.embeddings, 'mean_pool')(h, m)": "uses getattr",
+        "import importlib": "imports importlib",
+        "def mean_pool(h, m):\n    return __import__('bertlab')": "uses __import__",
+        "import sys\ndef mean_pool(h, m):\n    return sys.modules['bertlab.embeddings']": "uses sys.modules",
+        "from inspect import getsource": "imports inspect",
+        "from bertlab.exercises import nb06": "the checks themselves",
+        "def mean_pool(h, m):\n    return open('bertlab/exercises/nb06.py').read()": "refers to 'bertlab/exercises/nb06.py'",
+        "from bertlab import check\nclass A:\n    check.exercise = print": "changes the package (check.exercise)",
+    }
+    for source, why in cheats.items():
+        assert why in sandbox.borrowed(ast.parse(source), names), source
+    helper = "from bertlab.attention import padding_mask\ndef mean_pool(h, m):\n    return padding_mask(m)"
+    assert sandbox.borrowed(ast.parse(helper), names) == ""  # the package's other helpers are allowed
+
+
+def test_a_csv_that_grade_did_not_write_is_not_replaced(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "zoe.txt").write_text("x")
+    out = tmp_path / "marks.csv"
+    out.write_text("student,mark\nzoe,A\n")
+    assert main(["grade", str(tmp_path / "in"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "already exists and no grading run wrote it" in err and "\n" not in err
+    assert out.read_text() == "student,mark\nzoe,A\n"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bertlab.classroom import notebooks
+from bertlab.classroom import run as runner
 from bertlab.errors import ParameterError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,3 +56,28 @@ def test_parameters_are_read_with_types_and_help():
     assert found["seed"]["type"] == "int" and found["seed"]["default"] == 0
     assert found["profile"]["help"]
     assert notebooks.cast_parameters(notebooks.find("00"), {"seed": "5"}) == {"seed": 5}
+
+
+@pytest.mark.parametrize("case", ["teacher", "exists", "folder", "suffix"])
+def test_run_out_never_replaces_without_asking(case, tmp_path, capsys):
+    """A teacher notebook is never replaced; an existing file only with --overwrite."""
+    from bertlab.__main__ import main
+
+    (tmp_path / "done.ipynb").write_text("an earlier run")
+    out = {"teacher": REPO / "notebooks" / "03_losses_and_optimizers.ipynb", "exists": tmp_path / "done.ipynb",
+           "folder": tmp_path, "suffix": tmp_path / "run.txt"}[case]
+    before = out.read_bytes() if out.is_file() else None
+    assert main(["run", "03", "-p", "profile", "ci", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    expected = {"teacher": "is a teacher notebook or in their folder notebooks/", "exists": "pass --overwrite",
+                "folder": "is a folder", "suffix": "must be a notebook file ending in .ipynb"}[case]
+    assert err.startswith("error: ") and "\n" not in err and expected in err, err
+    assert (out.read_bytes() if out.is_file() else None) == before
+    if case == "teacher":
+        assert "refresh 03" in err
+        with pytest.raises(ParameterError, match="never writes to"):  # not even with --overwrite
+            runner.check_out(str(out), out, overwrite=True)
+        with pytest.raises(ParameterError, match="never writes to"):  # nor a new file among them
+            runner.check_out(str(out.with_name("03_copy.ipynb")), out, overwrite=True)
+    if case == "exists":
+        assert runner.check_out(str(out), REPO / "notebooks" / "03_losses_and_optimizers.ipynb", True) == out

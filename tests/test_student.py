@@ -205,3 +205,40 @@ def test_bad_input_is_one_sentence(case, tmp_path, capsys):
     assert main(["student", *args, "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+
+
+def test_editions_never_replace_a_different_notebook_without_asking(tmp_path, capsys):
+    """--out a file is refused; a rerun that changes nothing is fine; a changed notebook of the
+    same name (a student's work, an older edition) is replaced only with --overwrite."""
+    (tmp_path / "notes.md").write_text("mine")
+    assert main(["student", str(FIXTURE), "--out", str(tmp_path / "notes.md")]) == 2
+    assert "is a file; give a folder" in capsys.readouterr().err and (tmp_path / "notes.md").read_text() == "mine"
+    out = tmp_path / "student"
+    assert main(["student", str(FIXTURE), "--out", str(out)]) == 0
+    assert main(["student", str(FIXTURE), "--out", str(out)]) == 0  # the same edition again: no change
+    edition = out / FIXTURE.name
+    edition.write_text(edition.read_text().replace("YOUR CODE HERE", "my attempt"))
+    capsys.readouterr()
+    assert main(["student", str(FIXTURE), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "already exists and differs from the new edition" in err and "--overwrite" in err and "\n" not in err
+    assert "my attempt" in edition.read_text()
+    assert main(["student", str(FIXTURE), "--out", str(out), "--overwrite"]) == 0
+    assert "my attempt" not in edition.read_text()
+
+
+def test_the_solutions_edition_shows_every_solution(tmp_path, capsys):
+    out = tmp_path / "solutions"
+    assert main(["student", str(FIXTURE), str(REPO / "notebooks" / "06_embeddings.ipynb"),
+                 "--out", str(out), "--solutions"]) == 0
+    assert "2 solutions editions in" in capsys.readouterr().out
+    for teacher in (FIXTURE, REPO / "notebooks" / "06_embeddings.ipynb"):
+        nb, released = read(teacher), read(out / teacher.name)
+        assert "Solutions edition" in released.cells[0].source and len(released.cells) == len(nb.cells) + 1
+        pairs = student.exercise_pairs(released)
+        assert [p.source for p in pairs] == [p.source for p in student.exercise_pairs(nb)] and pairs
+        for p in pairs:
+            assert "NotImplementedError" not in p.source
+            assert not released.cells[p.solution_index].metadata.get("jupyter", {}).get("source_hidden")
+        assert "widgets" not in released.metadata
+    assert main(["student", str(FIXTURE), "--out", str(out), "--solutions"]) == 0  # a rerun is no change

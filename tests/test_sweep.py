@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import json
 import os
 import re
 from pathlib import Path
@@ -138,3 +139,42 @@ def test_bad_input_is_one_sentence(args, expected, tmp_path, capsys, monkeypatch
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and expected in err
     assert not (tmp_path / "runs").exists()  # nothing ran
+
+
+@pytest.mark.parametrize("name", ["..", ".", ".hidden", "a/b", "../up", ""])
+def test_a_name_that_escapes_runs_is_refused(name, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sweep.notebooks, "RUNS", tmp_path / "runs")
+    args = ["sweep", str(FIXTURE), "--grid", "lr=0.1", "--name", name]
+    if name == "":  # an empty --name means the default, so test the rule itself
+        with pytest.raises(sweep.ParameterError, match="one folder name under runs/"):
+            sweep.check_name(name)
+        return
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "must be one folder name under runs/" in err and "\n" not in err
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "sweep.json").exists()
+
+
+def test_a_sweep_of_the_same_name_with_other_settings_is_refused(tmp_path, capsys, monkeypatch):
+    """The same --name with other fixed -p values (or grid, or notebook) would mix two sweeps
+    in one summary.csv: refused, naming what differs, unless --overwrite."""
+    monkeypatch.setattr(sweep.notebooks, "RUNS", tmp_path)
+    folder = tmp_path / "mine"
+    sweep.claim(folder, {"notebook": FIXTURE.name, "grid": {"lr": ["0.1"]}, "fixed": {"num_steps": "3"}}, False)
+    (folder / "lr=0.1").mkdir()
+    (folder / "lr=0.1" / "point.json").write_text("{}")
+    assert main(["sweep", str(FIXTURE), "--grid", "lr=0.1", "-p", "num_steps", "5", "--name", "mine"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "already holds another sweep (fixed {'num_steps': '3'} (now {'num_steps': '5'}))" in err
+    assert "another --name" in err and "--overwrite" in err and "\n" not in err
+    assert (folder / "lr=0.1" / "point.json").exists()
+    (tmp_path / "legacy").mkdir()  # a folder without sweep.json is not taken over either
+    (tmp_path / "legacy" / "x").write_text("")
+    with pytest.raises(sweep.ParameterError, match=r"another sweep \(no sweep.json\)"):
+        sweep.claim(tmp_path / "legacy", {"notebook": "a", "grid": {}, "fixed": {}}, False)
+    same = {"notebook": FIXTURE.name, "grid": {"lr": ["0.1"]}, "fixed": {"num_steps": "3"}}
+    sweep.claim(folder, same, False)  # the same sweep again (a resume): kept
+    assert (folder / "lr=0.1" / "point.json").exists()
+    sweep.claim(folder, {**same, "fixed": {"num_steps": "5"}}, True)  # --overwrite: replaced
+    assert not (folder / "lr=0.1").exists()
+    assert json.loads((folder / "sweep.json").read_text())["fixed"] == {"num_steps": "5"}

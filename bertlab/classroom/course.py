@@ -17,6 +17,7 @@ from bertlab import results
 from bertlab.classroom import notebooks, report
 from bertlab.classroom.run import run
 from bertlab.env import PROFILES
+from bertlab.errors import ParameterError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,11 +29,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
 
 
+def selected(only: str) -> list[Path]:
+    """The notebooks that ``--only`` names (all of them when it is empty); one sentence for a
+    part that is not a number or a number without a notebook."""
+    every = sorted(notebooks.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    numbers = [p.name[:2] for p in every]
+    parts = [n.strip() for n in only.split(",") if n.strip()]
+    if not only:
+        return every
+    if not parts:
+        raise ParameterError(f"--only {only!r} names no notebook; give numbers such as 00,03.")
+    wanted = []
+    for part in parts:
+        if not part.isdigit() or f"{int(part):02d}" not in numbers:
+            raise ParameterError(f"--only {only}: {part!r} is not the number of a notebook; give numbers "
+                                 f"from {numbers[0]} to {numbers[-1]} separated by commas, such as 00,03.")
+        wanted.append(f"{int(part):02d}")
+    return [p for p in every if p.name[:2] in wanted]
+
+
 def main(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    wanted = {f"{int(n):02d}" for n in args.only.split(",") if n.strip()} if args.only else None
-    paths = sorted(p for p in notebooks.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")
-                   if wanted is None or p.name[:2] in wanted)
+    paths = selected(args.only)
     rows = []
     for path in paths:
         print(f"running {path.name} ...", flush=True)

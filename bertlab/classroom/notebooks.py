@@ -36,17 +36,24 @@ def find(notebook: str | os.PathLike) -> Path:
     if re.fullmatch(r"\d{1,2}", text):
         hits = sorted(NOTEBOOKS.glob(f"{int(text):02d}_*.ipynb"))
         if not hits:
-            raise ParameterError(f"There is no notebook numbered {text} in notebooks/; try 00 to 12.")
+            numbers = sorted(q.name[:2] for q in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+            span = f"{numbers[0]} to {numbers[-1]}" if numbers else "a path"
+            raise ParameterError(f"There is no notebook numbered {text} in notebooks/; try {span}.")
         return hits[0]
     path = Path(text).expanduser()
     if not path.exists():
         raise ParameterError(f"The notebook {text} does not exist; give a path or a number like 03.")
     if path.suffix != ".ipynb":
         raise ParameterError(f"{text} is not a Jupyter notebook (.ipynb) file.")
+    if not path.is_file():
+        raise ParameterError(f"{text} is a folder; give one notebook file (.ipynb).")
     try:
-        json.loads(path.read_text(encoding="utf-8"))
+        content = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ParameterError(f"The notebook {text} is not valid JSON ({err}); is the file damaged?") from None
+    if not isinstance(content, dict) or not isinstance(content.get("cells"), list):
+        raise ParameterError(f"{text} is valid JSON but not a Jupyter notebook (no list of cells); "
+                             "give a notebook saved by Jupyter.")
     return path
 
 

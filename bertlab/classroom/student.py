@@ -7,6 +7,9 @@ def's signature and docstring, but replaces each body with
 ``raise NotImplementedError("Exercise 03.1: write sgd_step")``; it clears the outputs of
 the solution and check cells and keeps the checks, which then fail with one friendly line
 until the learner writes the code. The grader (`bertlab.classroom.grade`) reads the same pairs.
+``--solutions`` writes the solutions edition instead (solutions shown, outputs kept), to
+release after the deadline. A notebook already in ``--out`` that would change is replaced
+only with ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -193,33 +196,71 @@ def notebook_paths(sources: list[str]) -> list[Path]:
     return paths
 
 
-def write_student_editions(sources: list[str], out: str | Path) -> list[Path]:
-    """Write a student edition of each notebook (or folder of notebooks) into `out`."""
+def solutions_edition(nb: Any) -> Any:
+    """A copy of a teacher notebook to release after the deadline: every solution cell shown
+    (not collapsed), outputs kept, a note on top; no widget state."""
+    import nbformat
+
+    out = copy.deepcopy(nb)
+    for pair in exercise_pairs(out):
+        meta = out.cells[pair.solution_index].metadata
+        meta.get("jupyter", {}).pop("source_hidden", None)
+        if not meta.get("jupyter", True):
+            meta.pop("jupyter")
+    note = ("**Solutions edition.** Each exercise's solution is shown in the cell tagged `solution` "
+            "below its task; the check after it passes.")
+    out.cells.insert(0, nbformat.v4.new_markdown_cell(note, metadata={"tags": ["solutions-edition"]}))
+    out.cells[0]["id"] = "solutions-edition"  # the same file each time, so a rerun is no change
+    out.metadata.pop("widgets", None)
+    return out
+
+
+def write_student_editions(sources: list[str], out: str | Path, overwrite: bool = False,
+                           solutions: bool = False) -> list[Path]:
+    """Write a student edition (or, with `solutions`, a solutions edition) of each notebook
+    (or folder of notebooks) into `out`. Nothing is written if `out` is a file or the teacher
+    notebooks' folder, or if it holds a different notebook of the same name (a student's work,
+    an older edition) and `overwrite` is False."""
     import nbformat
 
     out = Path(out)
     paths = notebook_paths(sources)
-    if any(p.resolve().parent == out.resolve() for p in paths):
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"--out {out} is a file; give a folder for the editions, such as student/.")
+    if any(p.resolve().parent == out.resolve() for p in paths) or out.resolve() == notebooks.NOTEBOOKS:
         raise ParameterError(f"--out {out} is where the teacher notebooks are; pick another folder.")
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
+    texts = {}
     for path in paths:
         number = m[0] if (m := re.match(r"\d+", path.name)) else ""
-        edition = student_edition(read_notebook(path), number)
-        nbformat.write(edition, str(out / path.name))
-        written.append(out / path.name)
-    return written
+        nb = read_notebook(path)
+        edition = solutions_edition(nb) if solutions else student_edition(nb, number)
+        texts[out / path.name] = nbformat.writes(edition)
+    differs = [t for t, text in texts.items() if t.exists() and t.read_text(encoding="utf-8") != text]
+    if differs and not overwrite:
+        raise ParameterError(f"{differs[0]} already exists and differs from the new edition "
+                             f"({len(differs)} such file{'s' * (len(differs) != 1)}); pass --overwrite "
+                             "to replace them, or give another --out.")
+    out.mkdir(parents=True, exist_ok=True)
+    for target, text in texts.items():
+        target.write_text(text, encoding="utf-8")
+    return list(texts)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("notebooks", nargs="+", help="teacher notebooks, or folders of them")
-    parser.add_argument("--out", default="student", help="folder for the student editions")
+    parser.add_argument("--out", default="student", help="folder for the editions (default student/)")
+    parser.add_argument("--solutions", action="store_true",
+                        help="write the solutions edition (solutions shown) to release after the deadline")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace notebooks of the same name that differ in --out")
 
 
 def main(args: argparse.Namespace) -> int:
-    written = write_student_editions(args.notebooks, args.out)
+    written = write_student_editions(args.notebooks, args.out, args.overwrite, args.solutions)
+    kind = "solutions" if args.solutions else "student"
     for path in written:
         count = len(exercise_pairs(read_notebook(path)))
-        print(f"{path}: {count} exercise{'s' * (count != 1)} left for the learner")
-    print(f"{len(written)} student edition{'s' * (len(written) != 1)} in {args.out}/")
+        done = "solved" if args.solutions else "left for the learner"
+        print(f"{path}: {count} exercise{'s' * (count != 1)} {done}")
+    print(f"{len(written)} {kind} edition{'s' * (len(written) != 1)} in {args.out}/")
     return 0

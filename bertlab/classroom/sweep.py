@@ -6,7 +6,9 @@ checked against the notebook's parameters cell before anything runs. ``--jobs N`
 points at a time, each kernel with the CPU threads divided between them. At the end: a
 ``summary.csv``, a plot of one metric against each swept parameter (mean and spread over
 seeds), and a self-contained ``report.html``. Rerunning with the same arguments skips the
-points that already finished, so an interrupted sweep picks up where it stopped.
+points that already finished, so an interrupted sweep picks up where it stopped; a sweep
+under the same ``--name`` with another notebook, grid or fixed ``-p`` values is refused
+(``sweep.json`` records them) unless ``--overwrite`` replaces it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import logging
 import multiprocessing
 import os
 import re
+import shutil
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -46,6 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
     parser.add_argument("--metric", default="", help="metric to plot (default: the first recorded)")
     parser.add_argument("--name", default="", help="sweep folder under runs/ (default: from the grid)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a sweep of the same --name made with another notebook, grid or -p values")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
 
 
@@ -86,6 +91,32 @@ def check_arguments(path: Path, grid: dict[str, list[str]], fixed: dict[str, str
     notebooks.cast_parameters(path, fixed)
     return {name: [notebooks.cast_parameters(path, {name: v})[name] for v in values]
             for name, values in grid.items()}
+
+
+def check_name(name: str) -> None:
+    """A sweep's name is one folder under runs/: no "..", no path, no leading dot."""
+    if not re.fullmatch(r"[A-Za-z0-9_=+-][A-Za-z0-9._=+-]*", name):
+        raise ParameterError(f"The sweep name {name!r} must be one folder name under runs/: letters, digits "
+                             "and . _ = + -, not starting with a dot (so .. cannot leave runs/).")
+
+
+def claim(sweep_dir: Path, record: dict, overwrite: bool) -> None:
+    """Keep `sweep_dir` for this sweep: refuse (or with `overwrite`, clear) a folder that holds
+    a sweep of another notebook, grid or fixed parameters; then write its sweep.json."""
+    manifest = sweep_dir / "sweep.json"
+    if sweep_dir.is_dir() and any(sweep_dir.iterdir()):
+        try:
+            earlier = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            earlier = {}
+        if earlier != record:
+            if not overwrite:
+                what = "; ".join(f"{k} {earlier[k]} (now {record[k]})" for k in record
+                                 if earlier.get(k) != record[k] and k in earlier) or "no sweep.json"
+                raise ParameterError(f"{notebooks.display_path(sweep_dir)} already holds another sweep ({what}); "
+                                     "give another --name, or pass --overwrite to replace it.")
+            shutil.rmtree(sweep_dir)
+    results.write_json_atomic(manifest, record)
 
 
 def _limit_threads(threads: int) -> None:
@@ -137,7 +168,8 @@ def _run_all(path: Path, todo: list[tuple[int, dict, Path]], jobs: int, timeout:
 
 
 def sweep(notebook: str, grid_items: list[str], fixed: dict[str, str] | None = None, jobs: int = 1,
-          metric: str = "", name: str = "", timeout: int = 1800, runs: Path | None = None) -> dict:
+          metric: str = "", name: str = "", timeout: int = 1800, runs: Path | None = None,
+          overwrite: bool = False) -> dict:
     """Run the grid; return {"dir", "rows", "metric", "summary", "plot", "report"}."""
     fixed = dict(fixed or {})
     path = notebooks.find(notebook)
@@ -146,9 +178,9 @@ def sweep(notebook: str, grid_items: list[str], fixed: dict[str, str] | None = N
         raise ParameterError(f"--jobs must be at least 1, not {jobs}.")
     typed = check_arguments(path, grid, fixed)
     name = name or f"{path.stem}-sweep-{'-'.join(grid)}"
-    if not re.fullmatch(r"[A-Za-z0-9._=+-]+", name):
-        raise ParameterError(f"The sweep name {name!r} may hold only letters, digits and . _ = + -.")
+    check_name(name)
     sweep_dir = (runs or notebooks.RUNS) / name
+    claim(sweep_dir, {"notebook": path.name, "grid": grid, "fixed": fixed}, overwrite)
     points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     rows: list[dict] = [{} for _ in points]
     todo = []
@@ -271,7 +303,7 @@ def comparison_figure(rows: list[dict], typed: dict[str, list[Any]], metric: str
 
 def main(args: argparse.Namespace) -> int:
     out = sweep(args.notebook, args.grid, dict(args.parameter), jobs=args.jobs, metric=args.metric,
-                name=args.name, timeout=args.timeout)
+                name=args.name, timeout=args.timeout, overwrite=args.overwrite)
     rows, metric = out["rows"], out["metric"]
     columns = ["point", "ok", "seconds"] + ([metric] if metric in out["metric_names"] else [])
     print(report.text_table(columns, [[r.get(c, "") for c in columns] for r in rows]))

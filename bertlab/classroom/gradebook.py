@@ -1,0 +1,235 @@
+"""What `python -m bertlab grade` grades against, and what it writes as each student finishes.
+
+The grade of a check is its points (1 unless ``--points FILE`` or the ``points`` metadata of
+the assignment's check cell says otherwise) if it passed, else 0; ``--assignment`` fixes the
+exercises expected; ``--hidden-checks`` adds teacher-only checks (CLASSROOM.md). Beside
+``--out grades.csv``:
+- ``grades.csv``: long form, one row per student and check: student, exercise, passed,
+  message, points, max_points (the ``notebook`` row says whether the notebook ran);
+- ``grades-lms.csv``: one row per student, one column of points per check, and ``total``,
+  for a gradebook import (Moodle, Canvas, ...);
+- ``grades-feedback/STUDENT.md``: each check's message for the student, and the total;
+- ``grades.state.json``: each student's submission hash and results, so that a rerun skips
+  whoever was already graded with the same file and the same settings;
+- ``grades.incomplete``: there while grading runs; still there after it stopped means the
+  run did not finish (the CSVs hold everyone graded so far): rerun the same command.
+Every file is replaced atomically (`bertlab.results.write_atomic`), never half-written.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from bertlab.classroom.student import exercise_pairs, read_notebook
+from bertlab.errors import ParameterError
+from bertlab.results import write_atomic, write_json_atomic
+
+NOTEBOOK_ROW = "notebook"
+FIELDS = ["student", "exercise", "passed", "message", "points", "max_points"]
+
+
+def check_out(out: Path, submissions: Path) -> None:
+    """Refuse, in one sentence, an --out that is a folder, lies in the submissions, or is a
+    file that no grading run wrote (no STEM.state.json beside it), which it would replace."""
+    if out.is_dir():
+        raise ParameterError(f"--out {out} is a folder; give the CSV file to write, such as grades.csv.")
+    state = out.with_name(f"{out.stem}.state.json")
+    if out.exists() and not state.exists():
+        raise ParameterError(f"--out {out} already exists and no grading run wrote it (there is no {state.name} "
+                             "beside it); give another --out, or move the file away.")
+    if out.resolve().is_relative_to(submissions.resolve()):
+        raise ParameterError(f"--out {out} is inside the submissions folder {submissions}, where the "
+                             "next run would grade it as a student; write it elsewhere, such as grades.csv.")
+
+
+def load_hidden(folder: str | Path | None) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """The hidden checks in `folder`: ([(file stem, source)], {id: title}); one clear error
+    for a folder that is missing or empty, a file that does not load, or a bad id."""
+    if not folder:
+        return [], {}
+    from bertlab import check  # heavy (torch)
+
+    files = sorted(Path(folder).glob("*.py")) if Path(folder).is_dir() else []
+    if not files:
+        raise ParameterError(f"--hidden-checks {folder} is not a folder of python files.")
+    registry = check._registry()
+    saved = dict(registry)
+    try:
+        for path in files:
+            try:
+                exec(compile(path.read_text(), str(path), "exec"), {"__name__": f"bertlab.hidden.{path.stem}"})
+            except Exception as err:
+                raise ParameterError(f"The hidden check {path.name} does not load ({type(err).__name__}: {err}).") from None
+        added = {k: v.title for k, v in registry.items() if k not in saved}
+    finally:
+        registry.clear()
+        registry.update(saved)
+    for hid in added:
+        if hid.partition(":")[0] not in saved or not hid.partition(":")[2]:
+            raise ParameterError(f"The hidden check {hid!r} must be named 'NN.K:label' after a known exercise, such as '06.2:long'.")
+    if not added:
+        raise ParameterError(f"--hidden-checks {folder} registers no check; use @base.register('06.2:label', ...).")
+    return [(p.stem, p.read_text()) for p in files], added
+
+
+def assignment(name: str | None) -> tuple[list[str] | None, dict[str, float]]:
+    """The exercise ids of the teacher notebook `name` (a number or a path) and the points
+    its check cells' metadata give; (None, {}) without an assignment."""
+    if not name:
+        return None, {}
+    nb = read_notebook(name)  # a number finds notebooks/NN_*.ipynb
+    pairs = [p for p in exercise_pairs(nb) if p.exercise_id]
+    if not pairs:
+        raise ParameterError(f"--assignment {name} is a notebook without exercises.")
+    points = {p.exercise_id: float(nb.cells[p.check_index].metadata["points"]) for p in pairs
+              if p.check_index is not None and "points" in nb.cells[p.check_index].metadata}
+    return list(dict.fromkeys(p.exercise_id for p in pairs)), points
+
+
+def read_points(path: str | None) -> dict[str, float]:
+    if not path:
+        return {}
+    try:
+        points = json.loads(Path(path).read_text())
+        if isinstance(points, dict) and all(isinstance(v, int | float) and v >= 0 for v in points.values()):
+            return {str(k): float(v) for k, v in points.items()}
+    except (OSError, ValueError):
+        pass
+    raise ParameterError(f"--points {path} must be a JSON file like {{\"06.2\": 2}}, with numbers of 0 or more.")
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def settings_key(settings: dict[str, Any]) -> str:
+    """A hash of everything that decides a grade: limits, points, assignment, hidden checks
+    and the package's reference checks (bertlab/exercises), so changing one regrades all."""
+    checks = sorted((Path(__file__).resolve().parents[1] / "exercises").glob("*.py"))
+    text = json.dumps(settings, sort_keys=True) + "".join(p.read_text() for p in checks)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _number(x: float) -> str:
+    return f"{x:g}"
+
+
+def totals(rows: list[dict]) -> dict[str, tuple[float, float]]:
+    """Each student's (points, points possible) over the rows of `Gradebook.rows`."""
+    out: dict[str, tuple[float, float]] = {}
+    for row in rows:
+        got, most = out.get(row["student"], (0.0, 0.0))
+        out[row["student"]] = (got + row["points"], most + row["max_points"])
+    return out
+
+
+class Gradebook:
+    """The outputs of one grading run, rewritten after each student (see the module doc)."""
+
+    def __init__(self, out: str | Path, settings: dict[str, Any], regrade: bool = False,
+                 points: dict[str, float] | None = None, ids: list[str] | None = None,
+                 boundary: str = "") -> None:
+        self.out = Path(out)
+        stem = self.out.stem
+        self.lms = self.out.with_name(f"{stem}-lms.csv")
+        self.feedback = self.out.with_name(f"{stem}-feedback")
+        self.state_path = self.out.with_name(f"{stem}.state.json")
+        self.marker = self.out.with_name(f"{stem}.incomplete")
+        self.key, self.points, self.ids, self.boundary = settings_key(settings), points or {}, ids, boundary
+        self.students: dict[str, dict] = {}
+        self.total = 0
+        if not regrade and self.state_path.is_file():
+            try:
+                state = json.loads(self.state_path.read_text())
+            except (OSError, ValueError):
+                state = {}
+            if state.get("settings") == self.key:
+                self.students = dict(state.get("students", {}))
+
+    def begin(self, present: list[str]) -> None:
+        """Forget students who are no longer in the folder; mark the run as not finished and
+        rewrite the outputs at once, so that an older grades.csv never looks current."""
+        self.students = {s: r for s, r in self.students.items() if s in present}
+        self.total = len(present)
+        self._write()
+
+    def already(self, student: str, sha256: str) -> bool:
+        """Whether this student was graded with the same file (and the same settings)."""
+        return self.students.get(student, {}).get("sha256") == sha256
+
+    def record(self, student: str, sha256: str, result: dict) -> None:
+        self.students[student] = {"sha256": sha256, "graded_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                  "notebook": list(result["notebook"]),
+                                  "exercises": {k: list(v) for k, v in result["exercises"].items()}}
+        self._write(student)
+
+    def finish(self) -> None:
+        self._write(complete=True)
+        self.marker.unlink(missing_ok=True)
+
+    def exercise_ids(self) -> list[str]:
+        if self.ids is not None:
+            return self.ids
+        return sorted({e for r in self.students.values() for e in r["exercises"]})
+
+    def rows(self) -> list[dict]:
+        """The long-form table, one row per student and check (the notebook row first)."""
+        rows = []
+        for student, r in sorted(self.students.items()):
+            nb_ok, nb_message = r["notebook"]
+            rows.append({"student": student, "exercise": NOTEBOOK_ROW, "passed": nb_ok,
+                         "message": nb_message, "points": 0, "max_points": 0})
+            for eid in self.exercise_ids():
+                default = [False, "no solution cell for this exercise" if r["exercises"] or nb_ok else nb_message]
+                ok, message = r["exercises"].get(eid, default)
+                worth = float(self.points.get(eid, 1))
+                rows.append({"student": student, "exercise": eid, "passed": bool(ok), "message": message,
+                             "points": worth if ok else 0, "max_points": worth})
+        return rows
+
+    def _write(self, student: str | None = None, complete: bool = False) -> None:
+        rows = self.rows()
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({**r, "points": _number(r["points"]), "max_points": _number(r["max_points"])}
+                         for r in rows)
+        ids, sums = self.exercise_ids(), totals(rows)
+        lms = io.StringIO()
+        table = csv.writer(lms, lineterminator="\n")
+        table.writerow(["student", *ids, "total"])
+        by_key = {(r["student"], r["exercise"]): r["points"] for r in rows}
+        for name in sorted(self.students):
+            table.writerow([name, *(_number(by_key[(name, e)]) for e in ids), _number(sums[name][0])])
+        if not complete:
+            write_atomic(self.marker, f"Grading started; {len(self.students)} of {self.total} "
+                                      f"submissions graded so far, and {self.out.name} holds those. If the "
+                                      "grader has stopped, the run did not finish: rerun the same command.\n")
+        write_atomic(self.out, text.getvalue())
+        write_atomic(self.lms, lms.getvalue())
+        write_json_atomic(self.state_path, {"settings": self.key, "complete": complete,
+                                            "boundary": self.boundary or "in force",
+                                            "students": self.students})
+        if student is not None:
+            write_atomic(self.feedback / f"{student}.md", self.feedback_text(student, rows, sums))
+
+    def feedback_text(self, student: str, rows: list[dict], sums: dict) -> str:
+        """One student's Markdown feedback: the total and each check's message."""
+        got, most = sums[student]
+        lines = [f"# Feedback for {student}", "", f"**Total: {_number(got)} of {_number(most)} points.**", "",
+                 "| check | result | points | message |", "|---|---|---|---|"]
+        for r in rows:
+            if r["student"] == student:
+                mark = "✓" if r["passed"] else "✗"
+                message = str(r["message"]).replace("|", "\\|").replace("\n", " ")
+                worth = "" if r["exercise"] == NOTEBOOK_ROW else f"{_number(r['points'])} / {_number(r['max_points'])}"
+                lines.append(f"| {r['exercise']} | {mark} | {worth} | {message} |")
+        if self.boundary:
+            lines += ["", f"(Graded without the boundary: {self.boundary}.)"]
+        return "\n".join(lines) + "\n"
