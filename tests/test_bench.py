@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
+import pytest
+
 from bertlab import hub
 from bertlab.data import load_text_dataset
+from bertlab.errors import ParameterError
 from bertlab.train import bench
 
 
@@ -17,22 +20,48 @@ def test_full_length_examples_fill_max_length():
     assert lengths == [64] * 5
 
 
-def test_ratios_divide_ours_by_the_others():
-    rows = [{"workload": "short", "loop": loop, "samples_per_s": v}
-            for loop, v in (("naive", 10.0), ("trainer", 20.0), ("bertlab", 40.0))]
-    assert bench.ratios(rows) == {"short c/a": 4.0, "short c/b": 2.0}
+def test_longtail_lengths_have_a_long_tail():
+    tok = hub.load_tokenizer("minilm")
+    examples = bench.longtail_examples(load_text_dataset("reviews").train, tok, 128, 400)
+    lengths = sorted(len(tok(ex.text, truncation=True, max_length=128)["input_ids"]) for ex in examples)
+    median = lengths[len(lengths) // 2]
+    assert 25 <= median <= 60 and lengths[-1] == 128 and lengths[0] < 25  # short ones, a median, a tail
+    assert sum(n == 128 for n in lengths) < len(lengths) // 10
 
 
-def test_bench_times_three_loops_and_writes_json(tmp_path, capsys):
+def test_ratios_divide_each_fit_loop_by_the_baselines():
+    rows = [{"size": "tiny", "workload": "short", "loop": loop, "samples_per_s": v}
+            for loop, v in (("naive", 10.0), ("trainer", 20.0), ("padded", 40.0), ("packed", 30.0))]
+    assert bench.ratios(rows) == {"tiny short padded/naive": 4.0, "tiny short padded/trainer": 2.0,
+                                  "tiny short packed/naive": 3.0, "tiny short packed/trainer": 1.5}
+
+
+def run_bench(tmp_path, *extra):
     parser = argparse.ArgumentParser()
     bench.add_arguments(parser)
     out = tmp_path / "cpu-test.json"
-    args = parser.parse_args(["--size", "tiny", "--steps", "1", "--batch-size", "4",
-                              "--max-length", "32", "--precision", "fp32", "--device", "cpu", "--out", str(out)])
+    args = parser.parse_args(["--sizes", "tiny", "--steps", "1", "--batch-size", "4", "--max-length", "32",
+                              "--precision", "fp32", "--device", "cpu", "--out", str(out), *extra])
     assert bench.main(args) == 0
+    return json.loads(out.read_text())
+
+
+def test_bench_times_every_loop_and_workload_and_writes_json(tmp_path, capsys):
+    record = run_bench(tmp_path, "--loops", "naive,trainer,padded,packed")
     printed = capsys.readouterr().out
-    assert "6 * N_non_embedding" in printed and "CPU estimate" in printed and "c/a" in printed
-    record = json.loads(out.read_text())
-    assert {"machine", "date", "command", "results", "ratios", "flops_formula", "peak"} <= set(record)
-    assert len(record["results"]) == 6 and record["machine"]["cpu"]
+    assert "6 * N_encoder" in printed and "CPU estimate" in printed and "packed/trainer" in printed
+    assert {"machine", "date", "command", "results", "ratios", "flops_formula", "peak", "loops"} <= set(record)
+    assert {(r["workload"], r["loop"]) for r in record["results"]} == {
+        (w, loop) for w in bench.WORKLOADS for loop in ("naive", "trainer", "padded", "packed")}
+    assert record["machine"]["cpu"] and len(record["ratios"]) == 3 * 4
     assert all(r["samples_per_s"] > 0 and r["tokens_per_s"] > 0 for r in record["results"])
+
+
+def test_bench_compiled_packed_loop_reports_its_compile_step_apart(tmp_path):
+    (row,) = run_bench(tmp_path, "--loops", "packed+compile", "--workloads", "short")["results"]
+    assert row["loop"] == "packed+compile" and row["samples_per_s"] > 0 and row["first_step_s"] > 0
+
+
+def test_bench_refuses_an_unknown_loop_in_one_sentence(tmp_path):
+    with pytest.raises(ParameterError, match="must be one of"):
+        run_bench(tmp_path, "--loops", "padded,fast")

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from bertlab.env import PROFILES
-from bertlab.train import TrainConfig, fit
+from bertlab.train import TrainConfig, fit, setup
 from bertlab.train.bench import save_random_model
 
 
@@ -46,9 +46,9 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path):
                 "--master_port", str(free_port())]
     done = run(torchrun + finetune_args(model, str(tmp_path / "ddp"), batch_size=4))
     # the reference: the same settings in this process, 8 examples per step
-    one = fit(TrainConfig(model=model, max_train_examples=8, max_eval_examples=16, batch_size=8, num_epochs=4,
-                          eval_every=2, precision="fp32", lr=1e-3, device="cpu", output_dir=str(tmp_path / "one" / "ckpt")),
-              progress=False)
+    cfg = TrainConfig(model=model, max_train_examples=8, max_eval_examples=16, batch_size=8, num_epochs=4,
+                      eval_every=2, precision="fp32", lr=1e-3, device="cpu", output_dir=str(tmp_path / "one" / "ckpt"))
+    one = fit(*setup(cfg), cfg, progress=False)
     metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     meta = metrics["_meta"]
     assert meta["world_size"] == 2 and meta["source"] == "cli" and meta["profile"] in PROFILES[1:]

@@ -5,15 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bertlab import hub
+from bertlab import hub, optim
 from bertlab.data import Collator, load_text_dataset
 from bertlab.errors import ParameterError
-from bertlab.train import Hooks, TrainConfig, checkpoint, fit, throughput
+from bertlab.train import Hooks, TrainConfig, checkpoint, evaluate, fit, throughput
 from bertlab.train.batching import BucketBatchSampler, padding_fraction, token_lengths
 from bertlab.train.bench import save_random_model
-from bertlab.train.loop import evaluate, warmup_linear
 from bertlab.train.naive import naive_batch, naive_fit
 from bertlab.train.optimizer import param_groups
+from bertlab.train.setup import build_model
+from bertlab.train.step import make_schedule
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,11 @@ def tiny_config(model: str, **changes) -> TrainConfig:
     settings = dict(model=model, max_train_examples=48, max_eval_examples=16, batch_size=8,
                     num_epochs=2, eval_every=4, precision="fp32", lr=1e-3, seed=3)
     return TrainConfig(**{**settings, **changes})
+
+
+def loaded(cfg: TrainConfig) -> tuple:
+    """(model, tokenizer) as `bertlab.train.setup` builds them (the data is the `reviews` fixture)."""
+    return build_model(cfg, 2), hub.load_tokenizer(cfg.model)
 
 
 def test_config_rejects_bad_values_in_one_sentence():
@@ -56,14 +62,16 @@ def test_no_weight_decay_on_biases_and_layernorm(tiny):
 
 
 def test_warmup_then_linear_decay():
+    """The one schedule, bertlab.optim's (tested against transformers): 0 -> 1 over the warmup."""
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = warmup_linear(opt, warmup_steps=2, total_steps=6)
+    sched = make_schedule(opt, warmup_ratio=2 / 6, total_steps=6)
     lrs = []
     for _ in range(6):
         lrs.append(sched.get_last_lr()[0])
         opt.step()
         sched.step()
-    assert lrs == pytest.approx([1 / 3, 2 / 3, 1.0, 0.75, 0.5, 0.25])
+    assert lrs == pytest.approx([0.0, 0.5, 1.0, 0.75, 0.5, 0.25])
+    assert lrs == pytest.approx([optim.warmup_linear(s, 2, 6) for s in range(6)])
 
 
 def test_bucketing_is_seeded_complete_and_shards(reviews):
@@ -89,7 +97,8 @@ def test_fit_sorts_pools_of_the_configured_size(tiny, reviews):
     from bertlab.train.loop import Trainer
 
     for pool in (1, 6):
-        trainer = Trainer(tiny_config(tiny, bucket_pool=pool), None, reviews, progress=False)
+        cfg = tiny_config(tiny, bucket_pool=pool)
+        trainer = Trainer(*loaded(cfg), reviews, cfg, progress=False)
         assert trainer.sampler.pool == pool
         assert trainer.sampler.all_batches(0) == BucketBatchSampler(
             token_lengths(trainer.tokenizer, [ex.text for ex in trainer.train], 128), 8, 3, pool=pool
@@ -101,10 +110,16 @@ def test_naive_and_fast_loops_train_alike_step_by_step(tiny, reviews, monkeypatc
     shape) and without bucketing, the two loops' losses agree at every step of two epochs."""
     monkeypatch.setattr(torch.nn.Dropout, "forward", lambda self, x: x)
     cfg = tiny_config(tiny, bucketing=False, weight_decay=0.0, eval_every=0)
-    fast = [h["loss"] for h in fit(cfg, data=reviews, progress=False).history if "loss" in h]
-    naive = [h["loss"] for h in naive_fit(cfg, data=reviews, progress=False).history]
+    fast_run, naive_run = fit(*loaded(cfg), reviews, cfg, progress=False), naive_fit(*loaded(cfg), reviews, cfg, progress=False)
+    fast = [h["loss"] for h in fast_run.history if "loss" in h]
+    naive = [h["loss"] for h in naive_run.history]
     assert len(fast) == len(naive) == 12
     torch.testing.assert_close(torch.tensor(fast), torch.tensor(naive), atol=2e-4, rtol=0)
+    # one final-metrics function: the same names, computed the same way
+    shared = {"test_accuracy", "challenge_accuracy", "train_samples_per_s", "tokens_per_s", "mfu", "steps",
+              "precision", "micro_batch_size", "device"}
+    assert shared <= set(naive_run.metrics) and shared <= set(fast_run.metrics)
+    assert set(naive_run.metrics) == set(fast_run.metrics) - {"best_validation_accuracy", "best_step"}
 
 
 def test_naive_and_dynamic_padding_give_the_same_loss(tiny, reviews):
@@ -125,8 +140,9 @@ class Interrupt(Exception):
     pass
 
 
-def test_resume_after_interruption_is_bit_identical(tiny, tmp_path):
-    whole = fit(tiny_config(tiny, output_dir=str(tmp_path / "a")), progress=False)
+def test_resume_after_interruption_is_bit_identical(tiny, reviews, tmp_path):
+    cfg_a = tiny_config(tiny, output_dir=str(tmp_path / "a"))
+    whole = fit(*loaded(cfg_a), reviews, cfg_a, progress=False)
 
     def stop_at_step_6(state):
         if state.global_step == 6:
@@ -134,10 +150,10 @@ def test_resume_after_interruption_is_bit_identical(tiny, tmp_path):
 
     cfg = tiny_config(tiny, output_dir=str(tmp_path / "b"))
     with pytest.raises(Interrupt):
-        fit(cfg, hooks=Hooks(after_step=stop_at_step_6), progress=False)
+        fit(*loaded(cfg), reviews, cfg, hooks=Hooks(after_step=stop_at_step_6), progress=False)
     assert checkpoint.find(tmp_path / "b" / "last") is not None
     cfg.resume = True
-    resumed = fit(cfg, progress=False)
+    resumed = fit(*loaded(cfg), reviews, cfg, progress=False)
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in whole.history]
     a, b = whole.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -145,7 +161,7 @@ def test_resume_after_interruption_is_bit_identical(tiny, tmp_path):
     assert hub.load_classifier(str(tmp_path / "b" / "best")).config.num_labels == 2  # a loadable model folder
 
 
-def test_out_of_memory_halves_the_micro_batch(tmp_path, capsys):
+def test_out_of_memory_halves_the_micro_batch(tmp_path, capsys, reviews):
     no_dropout = save_random_model(tmp_path, "tiny", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     calls = []
 
@@ -154,8 +170,9 @@ def test_out_of_memory_halves_the_micro_batch(tmp_path, capsys):
         if len(calls) == 1:
             raise torch.cuda.OutOfMemoryError("simulated")
 
-    plain = fit(tiny_config(no_dropout, max_steps=2), progress=False)
-    fallen = fit(tiny_config(no_dropout, max_steps=2), hooks=Hooks(before_forward=oom_once), progress=False)
+    cfg = tiny_config(no_dropout, max_steps=2)
+    plain = fit(*loaded(cfg), reviews, cfg, progress=False)
+    fallen = fit(*loaded(cfg), reviews, cfg, hooks=Hooks(before_forward=oom_once), progress=False)
     assert "halving them to 4" in capsys.readouterr().out
     assert calls[:3] == [8, 4, 4] and fallen.metrics["micro_batch_size"] == 4
     # the same step's examples in two halves: the same loss (the mean over all 8)
@@ -165,7 +182,7 @@ def test_out_of_memory_halves_the_micro_batch(tmp_path, capsys):
 def test_checkpoint_write_is_atomic(tiny, tmp_path, monkeypatch):
     model = hub.load_classifier(tiny)
     opt = torch.optim.AdamW(model.parameters())
-    sched = warmup_linear(opt, 1, 10)
+    sched = make_schedule(opt, 0.1, 10)
     checkpoint.save(tmp_path / "last", model, opt, sched, {"step": 1})
 
     def crash(*args, **kwargs):
@@ -180,8 +197,8 @@ def test_checkpoint_write_is_atomic(tiny, tmp_path, monkeypatch):
 
 def test_flops_formula_and_evaluate(tiny, reviews):
     model, tok = hub.load_classifier(tiny), hub.load_tokenizer(tiny)
-    n = throughput.non_embedding_params(model)
-    assert n == sum(p.numel() for name, p in model.named_parameters() if "embeddings" not in name)
+    n = throughput.encoder_params(model)
+    assert n == sum(p.numel() for name, p in model.named_parameters() if name.startswith("bert.encoder.layer."))
     assert throughput.training_flops(model, [10, 20]) == 6 * n * 30 + 12 * 2 * 32 * (100 + 400)
     peak, label = throughput.peak_flops(torch.device("cpu"), "fp32")
     assert peak > 0 and "estimate" in label

@@ -16,8 +16,10 @@ from bertlab.data import load_text_dataset
 from bertlab.errors import ParameterError
 from bertlab.train import Hooks, TrainConfig, checkpoint, throughput
 from bertlab.train.bench import save_random_model
-from bertlab.train.loop import Trainer, warmup_linear
+from bertlab.train.loop import Trainer
 from bertlab.train.precision import autocast, resolve_precision
+from bertlab.train.setup import build_model
+from bertlab.train.step import make_schedule
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +40,11 @@ def tiny_config(model: str, **changes) -> TrainConfig:
     return TrainConfig(**{**settings, **changes})
 
 
+def trainer_for(cfg: TrainConfig, data, hooks=None) -> Trainer:
+    """`fit`'s Trainer on the classifier `bertlab.train.setup` builds for `cfg`."""
+    return Trainer(build_model(cfg, 2), hub.load_tokenizer(cfg.model), data, cfg, hooks, progress=False)
+
+
 @pytest.mark.parametrize("on_disk", [False, True], ids=["in_memory", "output_dir"])
 def test_fit_returns_the_best_weights_not_the_last(no_dropout, reviews, tmp_path, monkeypatch, on_disk):
     """48 examples in steps of 8, evaluated at steps 2, 4 and 6; step 4 scores best."""
@@ -48,7 +55,7 @@ def test_fit_returns_the_best_weights_not_the_last(no_dropout, reviews, tmp_path
 
     hooks = Hooks(after_eval=snapshot)
     cfg = tiny_config(no_dropout, output_dir=str(tmp_path) if on_disk else "")
-    trainer = Trainer(cfg, hooks, reviews, progress=False)
+    trainer = trainer_for(cfg, reviews, hooks)
     score_split = trainer.score_split
 
     def scripted(examples):  # the validation score is set by the test, the other splits are real
@@ -78,7 +85,7 @@ def test_auto_precision_is_bf16_only_on_a_cpu_with_native_bf16(no_dropout, revie
     assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
     with pytest.raises(ParameterError, match="fp16.*needs a CUDA GPU"):
         resolve_precision("fp16", cpu)
-    trainer = Trainer(tiny_config(no_dropout, precision="auto"), None, reviews, progress=False)
+    trainer = trainer_for(tiny_config(no_dropout, precision="auto"), reviews)
     assert trainer.precision == expected
     x = torch.ones(2, 2)
     with autocast(cpu, trainer.precision):
@@ -91,7 +98,7 @@ def test_grad_accum_equals_one_big_batch(no_dropout, reviews):
 
     def trainer(name: str, **changes) -> Trainer:
         hooks = Hooks(before_forward=lambda state, batch: sizes[name].append(len(batch["labels"])))
-        return Trainer(tiny_config(no_dropout, max_steps=1, **changes), hooks, reviews, progress=False)
+        return trainer_for(tiny_config(no_dropout, max_steps=1, **changes), reviews, hooks)
 
     big, accum = trainer("big", batch_size=8), trainer("accum", batch_size=4, grad_accum=2)
     assert big.sampler.all_batches(0) == accum.sampler.all_batches(0)  # steps of 8 examples both
@@ -116,7 +123,7 @@ def test_an_interrupted_swap_falls_back_to_the_old_checkpoint(no_dropout, tmp_pa
     between the two renames leaves only `last.old`, and `find` and `load` use it."""
     model = hub.load_classifier(no_dropout)
     opt = torch.optim.AdamW(model.parameters())
-    sched = warmup_linear(opt, 1, 10)
+    sched = make_schedule(opt, 0.1, 10)
     target = tmp_path / "last"
     checkpoint.save(target, model, opt, sched, {"step": 1})
     saved = checkpoint.model_state(model)
@@ -170,6 +177,7 @@ def test_cpu_flags_name_and_clock_come_from_one_read_of_cpuinfo(monkeypatch, tmp
 
     monkeypatch.setattr(throughput, "open", fake_open, raising=False)
     monkeypatch.setattr(throughput.platform, "processor", lambda: "")
+    monkeypatch.setattr(throughput, "_max_ghz", lambda: None)  # the clock from cpuinfo, not this machine's cpufreq
     throughput._cpuinfo.cache_clear()
     try:
         flags, name, (peak, label) = throughput.cpu_flags(), throughput.cpu_name(), throughput.cpu_peak_flops("bf16", 2)
@@ -178,7 +186,7 @@ def test_cpu_flags_name_and_clock_come_from_one_read_of_cpuinfo(monkeypatch, tmp
     assert opened == ["/proc/cpuinfo"]
     if present:  # the first processor's clock; 2 FMA units x 16 lanes x 2 FLOPs, x 2 in bf16
         assert flags == {"fpu", "avx2", "avx512f", "avx512_bf16"} and name == "Test CPU 9000"
-        assert peak == 2 * 3.0e9 * 128 and "2 threads x 3.00 GHz x 128 bf16" in label
+        assert peak == 2 * 3.0e9 * 128 and "2 cores x 3.00 GHz x 128 bf16" in label
     else:  # 2.5 GHz assumed, 8 lanes (AVX2) without flags
         assert flags == set() and name == "unknown CPU"
         assert peak == 2 * 2.5e9 * 32 and "2.50 GHz" in label

@@ -1,14 +1,20 @@
-"""``python -m bertlab bench``: time three fine-tuning loops on the same data and model.
+"""``python -m bertlab bench``: time five fine-tuning loops on the same data and model.
 
-Measured in notebook 11. In one run, on the same examples and the same weights:
-(a) the naive tutorial loop (`bertlab.train.naive`: fp32, every batch padded to max_length,
-plain AdamW); (b) the Hugging Face `Trainer` with the settings a careful user picks (bf16
-where available, ``train_sampling_strategy="group_by_length"`` - transformers 5's name for
-the old ``group_by_length=True`` - fused AdamW, and torch.compile when ours uses it); (c)
-`bertlab.train.fit`. Two workloads: full `max_length`-token sequences (the headline MFU,
-comparable across machines) and the real short sentences of the reviews data (what
-bucketing and dynamic padding buy). The first step of each loop is left out of the timing.
-Results go to a JSON file (machine, date, command, figures) that notebook 11 shows.
+Measured in notebook 11. In one process, on the same examples and the same weights:
+`naive`, the tutorial loop (`bertlab.train.naive`: fp32, every batch padded to max_length,
+plain AdamW); `trainer`, the Hugging Face `Trainer` with the settings a careful user picks
+(bf16 where native, ``train_sampling_strategy="group_by_length"`` - transformers 5's name
+for the old ``group_by_length=True`` - fused AdamW); and `bertlab.train.fit` three ways, on
+the course's own BERT: `padded` (dynamic padding, length bucketing), `packed` (padding-free
+rows, `bertlab.train.packing`) and `packed+compile` (the same under torch.compile; its
+first, compiling step is reported apart as `first_step_s`). Three workloads: `full`
+(every sequence max_length tokens: the headline MFU, comparable across machines), `short`
+(the real sentences of the reviews data) and `longtail` (reviews sentences joined into a
+long-tailed mix of lengths up to max_length, shaped like real sentence-classification
+data), so that nothing is tuned to the bundled set alone. Sizes: the bundled `minilm`
+and `bert-base` (its shape, random weights: speed does not depend on the values). The
+first step of each loop is left out of the timing. Results go to a JSON file (machine,
+date, command, figures) that notebook 11 shows.
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ import argparse
 import contextlib
 import datetime
 import io
+import math
 import os
 import platform
+import random
 import sys
 import tempfile
 import time
@@ -34,10 +42,13 @@ from bertlab.train import throughput
 from bertlab.train.config import PRECISIONS, TrainConfig
 from bertlab.train.loop import fit
 from bertlab.train.naive import naive_fit
-from bertlab.train.precision import resolve_precision
+from bertlab.train.optimizer import make_optimizer
+from bertlab.train.precision import allow_tf32, resolve_precision
+from bertlab.train.setup import build_model
+from bertlab.train.step import make_schedule
 
-# transformers and datasets take seconds to import: only (b) and `save_random_model` need
-# them, so they are imported inside those functions, not here.
+# transformers takes seconds to import: only the Trainer loop and `save_random_model` need
+# it, so it is imported inside those functions, not here.
 
 SIZES = {
     # a tiny random BERT for tests
@@ -46,7 +57,11 @@ SIZES = {
     # bert-base's shape with random weights: speed does not depend on the values
     "bert-base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
 }
-LOOPS = {"naive": "(a) naive", "trainer": "(b) HF Trainer", "bertlab": "(c) bertlab"}
+LOOPS = {"naive": "naive", "trainer": "HF Trainer", "padded": "fit, padded", "packed": "fit, packed",
+         "packed+compile": "fit, packed+compile"}
+FIT_LOOPS = {"padded": dict(bucketing=True), "packed": dict(packing=True, bucketing=False),
+             "packed+compile": dict(packing=True, bucketing=False, compile=True)}
+WORKLOADS = ("full", "short", "longtail")
 
 
 def save_random_model(folder: str | os.PathLike, size: str = "tiny", num_labels: int = 2, **config: Any) -> str:
@@ -79,9 +94,31 @@ def full_length_examples(examples: list[Any], tokenizer: Any, max_length: int, c
     return out
 
 
+def longtail_examples(examples: list[Any], tokenizer: Any, max_length: int, count: int, seed: int = 0) -> list[Any]:
+    """`count` examples whose token lengths follow a long tail: a log-normal target (median 3
+    sentences, a few up to max_length), each made by joining consecutive sentences."""
+    rng = random.Random(seed)
+    out, i = [], 0
+    while len(out) < count:
+        target = min(max_length, int(rng.lognormvariate(math.log(40), 0.8)))
+        texts, n_tokens, label = [], 2, examples[i % len(examples)].label
+        while not texts or n_tokens < target:
+            text = examples[i % len(examples)].text
+            texts.append(text)
+            n_tokens += len(tokenizer(text, add_special_tokens=False)["input_ids"])
+            i += 1
+        out.append(Example(" ".join(texts), label))
+    return out
+
+
 def workload_data(name: str, source: Any, tokenizer: Any, max_length: int, count: int) -> Any:
-    """A training-only TextDataset: real sentences ("short") or full-length sequences ("full")."""
-    train = source.train[:count] if name == "short" else full_length_examples(source.train, tokenizer, max_length, count)
+    """A training-only TextDataset for one of `WORKLOADS`."""
+    if name == "short":
+        train = source.train[:count]
+    elif name == "longtail":
+        train = longtail_examples(source.train, tokenizer, max_length, count)
+    else:
+        train = full_length_examples(source.train, tokenizer, max_length, count)
     return TextDataset(name, train, [], [], source.label_names)
 
 
@@ -89,17 +126,15 @@ def run_trainer(
     model_name: str, data: Any, cfg: TrainConfig, device: torch.device, precision: str, steps: int
 ) -> dict[str, Any]:
     """Time the Hugging Face Trainer for `steps` steps after one untimed step."""
-    import datasets  # heavy: see the imports
-    from datasets import Dataset
-    from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
+    from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments  # heavy
 
     env.seed_everything(cfg.seed)
     tokenizer = hub.load_tokenizer(model_name)
     model = hub.load_classifier(model_name, num_labels=len(data.label_names), attn_implementation="sdpa").train()
-    datasets.disable_progress_bars()
-    rows = Dataset.from_list([{"text": ex.text, "label": ex.label} for ex in data.train])
-    rows = rows.map(lambda b: tokenizer(b["text"], truncation=True, max_length=cfg.max_length),
-                    batched=True, remove_columns=["text"])
+    # a list of tokenized rows is a dataset to the Trainer (and its length grouping reads
+    # input_ids): no `datasets` needed, which the GPU machine lacks
+    enc = tokenizer([ex.text for ex in data.train], truncation=True, max_length=cfg.max_length)
+    rows = [{**{k: enc[k][i] for k in enc}, "label": ex.label} for i, ex in enumerate(data.train)]
     lengths: list[list[int]] = []
     pad = DataCollatorWithPadding(tokenizer)
 
@@ -115,17 +150,18 @@ def run_trainer(
             throughput.synchronize(device)
             ends.append(time.perf_counter())
 
+    # the same AdamW groups and schedule as the other loops: they differ in speed, not in rules
+    optimizer = make_optimizer(model.to(device), cfg.lr, cfg.weight_decay, device)
+    scheduler = make_schedule(optimizer, cfg.warmup_ratio, steps + 1)
     with tempfile.TemporaryDirectory() as tmp:
         args = TrainingArguments(
             output_dir=tmp, per_device_train_batch_size=cfg.batch_size, max_steps=steps + 1,
-            learning_rate=cfg.lr, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_ratio,
-            bf16=precision == "bf16", fp16=precision == "fp16",
-            train_sampling_strategy="group_by_length", optim="adamw_torch_fused",
-            torch_compile=cfg.compile, logging_strategy="no", save_strategy="no", report_to="none",
+            bf16=precision == "bf16", fp16=precision == "fp16", train_sampling_strategy="group_by_length",
+            logging_strategy="no", save_strategy="no", report_to="none",
             disable_tqdm=True, use_cpu=device.type == "cpu", seed=cfg.seed, dataloader_num_workers=0,
         )
         trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collate,
-                          callbacks=[Clock()])
+                          callbacks=[Clock()], optimizers=(optimizer, scheduler))
         throughput.reset_peak_memory(device)
         with contextlib.redirect_stdout(io.StringIO()):  # the Trainer prints its own summary
             trainer.train()
@@ -139,17 +175,17 @@ def run_trainer(
 def run_one(
     loop: str, model_name: str, data: Any, cfg: TrainConfig, device: torch.device, steps: int
 ) -> dict[str, Any]:
-    """Time one loop: (a) naive, (b) trainer or (c) bertlab; returns throughput figures.
+    """Time one of `LOOPS`; returns its throughput figures.
 
     `device` is the one `cfg.device` resolves to (`fit` and `naive_fit` resolve it themselves).
     """
     throughput.reset_peak_memory(device)
-    run_cfg = TrainConfig(**{**cfg.to_dict(), "max_steps": steps + 1, "num_epochs": 1000})
-    if loop == "naive":
-        return naive_fit(run_cfg, data=data, progress=False).metrics
+    run_cfg = TrainConfig(**{**cfg.to_dict(), "max_steps": steps + 1, "num_epochs": 1000, **FIT_LOOPS.get(loop, {})})
     if loop == "trainer":
         return run_trainer(model_name, data, cfg, device, resolve_precision(cfg.precision, device), steps)
-    return fit(run_cfg, data=data, progress=False).metrics
+    model, tokenizer = build_model(run_cfg, len(data.label_names)), hub.load_tokenizer(model_name)
+    train = naive_fit if loop == "naive" else fit
+    return train(model, tokenizer, data, run_cfg, progress=False).metrics
 
 
 def load_average(when: str) -> dict[str, float]:
@@ -168,70 +204,86 @@ def machine(device: torch.device) -> dict[str, Any]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--size", choices=tuple(SIZES), default="minilm",
-                        help="minilm: the bundled model; bert-base: its shape with random weights")
+    parser.add_argument("--sizes", "--size", dest="sizes", default="minilm",
+                        help="comma-separated: minilm (the bundled model), bert-base (its shape, random weights), tiny")
     parser.add_argument("--steps", type=int, default=5, help="timed optimizer steps per loop (after one untimed)")
     parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=32)
     parser.add_argument("--max-length", "--max_length", dest="max_length", type=int, default=128)
     parser.add_argument("--precision", choices=PRECISIONS, default="auto")
-    parser.add_argument("--compile", action="store_true", help="torch.compile in (b) and (c)")
-    parser.add_argument("--workloads", default="full,short", help="full (max_length tokens) and/or short (real sentences)")
-    parser.add_argument("--loops", default=",".join(LOOPS), help="which of naive, trainer, bertlab to time")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="full, short and/or longtail")
+    parser.add_argument("--loops", default=",".join(LOOPS), help=f"which of {', '.join(LOOPS)} to time")
     parser.add_argument("--device", choices=env.DEVICES, default="auto")
     parser.add_argument("--out", default="", help="write the results as JSON here (e.g. benchmarks/cpu-NAME.json)")
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    print(f"{'workload':<8} {'loop':<16} {'samples/s':>10} {'tokens/s':>10} {'MFU':>8} {'peak GB':>8}")
+    print(f"{'size':<9} {'workload':<8} {'loop':<20} {'samples/s':>10} {'tokens/s':>10} {'MFU':>8} "
+          f"{'peak GB':>8} {'1st step s':>10}")
     for r in rows:
         mfu = f"{100 * r['mfu']:.2f}%" if r["mfu"] is not None else "n/a"
-        print(f"{r['workload']:<8} {LOOPS[r['loop']]:<16} {r['samples_per_s']:>10.1f} {r['tokens_per_s']:>10.0f} "
-              f"{mfu:>8} {r['peak_memory_gb']:>8.2f}")
+        first = f"{r['first_step_s']:.1f}" if r.get("first_step_s") is not None else "-"
+        print(f"{r['size']:<9} {r['workload']:<8} {LOOPS[r['loop']]:<20} {r['samples_per_s']:>10.1f} "
+              f"{r['tokens_per_s']:>10.0f} {mfu:>8} {r['peak_memory_gb']:>8.2f} {first:>10}")
 
 
 def ratios(rows: list[dict[str, Any]]) -> dict[str, float]:
-    """samples/s of (c) bertlab over (a) naive and over (b) the Trainer, per workload."""
-    by = {(r["workload"], r["loop"]): r["samples_per_s"] for r in rows}
+    """samples/s of each `fit` loop over the naive loop's and the Trainer's, per size and workload:
+    keys like "minilm short packed/trainer"."""
+    by = {(r["size"], r["workload"], r["loop"]): r["samples_per_s"] for r in rows}
     out = {}
-    for workload in dict.fromkeys(r["workload"] for r in rows):
-        ours = by.get((workload, "bertlab"))
-        for other, tag in (("naive", "c/a"), ("trainer", "c/b")):
-            if ours and by.get((workload, other)):
-                out[f"{workload} {tag}"] = ours / by[(workload, other)]
+    for size, workload in dict.fromkeys((r["size"], r["workload"]) for r in rows):
+        for ours in FIT_LOOPS:
+            for other in ("naive", "trainer"):
+                if by.get((size, workload, ours)) and by.get((size, workload, other)):
+                    out[f"{size} {workload} {ours}/{other}"] = by[(size, workload, ours)] / by[(size, workload, other)]
     return out
 
 
+def choices(name: str, text: str, known: Any) -> list[str]:
+    """The comma-separated values of `text`, each checked against `known` (one sentence if not)."""
+    values = [x.strip() for x in text.split(",") if x.strip()]
+    if not values:
+        raise params.ParameterError(f"--{name} is empty; give one or more of {', '.join(known)}.")
+    for value in values:
+        params.choice(name, value, tuple(known))
+    return values
+
+
 def main(args: argparse.Namespace) -> int:
+    if not isinstance(args.steps, int) or args.steps < 1:  # 0 timed steps would time nothing and print ratios of it
+        raise params.ParameterError(f"bench --steps must be at least 1, not {args.steps}: it counts the timed steps "
+                                    "of each loop; give --steps 5 (the default) or more.")
     device = env.pick_device(args.device)  # the run's one device; passed down from here
     where = machine(device)
-    loops = [x.strip() for x in args.loops.split(",") if x.strip()]
-    workloads = [x.strip() for x in args.workloads.split(",") if x.strip()]
-    for name, given, known in (("loops", loops, LOOPS), ("workloads", workloads, ("full", "short"))):
-        for value in given:
-            params.choice(name, value, tuple(known))
+    sizes, loops = choices("sizes", args.sizes, SIZES), choices("loops", args.loops, LOOPS)
+    workloads = choices("workloads", args.workloads, WORKLOADS)
+    precision = resolve_precision(args.precision, device)
+    if precision == "fp32":
+        allow_tf32(device)  # as `fit` does, before the peak is read: every loop runs (and is divided by) TF32
+    peak, peak_label = throughput.peak_flops(device, precision)
+    print(f"sizes: {', '.join(sizes)}, device: {device.type}, precision of trainer and fit: {precision}, "
+          f"batch {args.batch_size}, {args.steps} timed steps per loop")
+    print(f"FLOPs: {throughput.FORMULA}")
+    print(f"peak:  {peak_label}; MFU = model FLOPs per second / this peak, for every loop")
+    source = load_text_dataset("reviews")
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        model_name = "minilm" if args.size == "minilm" else save_random_model(Path(tmp) / args.size, args.size)
-        cfg = TrainConfig(model=model_name, max_length=args.max_length, batch_size=args.batch_size,
-                          precision=args.precision, compile=args.compile, device=args.device).validate()
-        precision = resolve_precision(args.precision, device)
-        tokenizer = hub.load_tokenizer(model_name)
-        source = load_text_dataset("reviews")
-        peak, peak_label = throughput.peak_flops(device, precision)
-        print(f"model: {args.size}, device: {device.type}, precision of (b) and (c): {precision}, "
-              f"batch {args.batch_size}, {args.steps} timed steps per loop")
-        print(f"FLOPs: {throughput.FORMULA}")
-        print(f"peak:  {peak_label}; MFU = model FLOPs per second / this peak, for all three loops")
-        rows = []
-        for workload in workloads:
-            data = workload_data(workload, source, tokenizer, args.max_length, args.batch_size * (args.steps + 1))
-            for loop in loops:
-                print(f"timing {workload} {LOOPS[loop]} ...", flush=True)
-                m = run_one(loop, model_name, data, cfg, device, args.steps)
-                # one peak for every loop: MFU is the fraction of what this hardware can do
-                mfu = m["tflops_per_s"] * 1e12 / peak if peak else None
-                rows.append({"workload": workload, "loop": loop, "samples_per_s": m["train_samples_per_s"],
-                             "tokens_per_s": m["tokens_per_s"], "mfu": mfu,
-                             "peak_memory_gb": m["peak_memory_gb"]})
+        for size in sizes:
+            model_name = "minilm" if size == "minilm" else save_random_model(Path(tmp) / size, size)
+            cfg = TrainConfig(model=model_name, max_length=args.max_length, batch_size=args.batch_size,
+                              precision=args.precision, device=args.device).validate()
+            tokenizer = hub.load_tokenizer(model_name)
+            for workload in workloads:
+                data = workload_data(workload, source, tokenizer, args.max_length, args.batch_size * (args.steps + 1))
+                for loop in loops:
+                    print(f"timing {size} {workload} {LOOPS[loop]} ...", flush=True)
+                    m = run_one(loop, model_name, data, cfg, device, args.steps)
+                    # one peak for every loop: MFU is the fraction of what this hardware can do
+                    mfu = m["tflops_per_s"] * 1e12 / peak if peak else None
+                    rows.append({"size": size, "workload": workload, "loop": loop,
+                                 "samples_per_s": m["train_samples_per_s"], "tokens_per_s": m["tokens_per_s"],
+                                 "mfu": mfu, "peak_memory_gb": m["peak_memory_gb"],
+                                 "first_step_s": m.get("first_step_s")})
     print()
     print_table(rows)
     found = ratios(rows)
@@ -242,8 +294,8 @@ def main(args: argparse.Namespace) -> int:
             "machine": {**where, **load_average("end")},
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "command": "python -m bertlab bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:]),
-            "size": args.size, "batch_size": args.batch_size, "max_length": args.max_length,
-            "steps": args.steps, "precision": precision, "compile": args.compile,
+            "sizes": sizes, "batch_size": args.batch_size, "max_length": args.max_length,
+            "steps": args.steps, "precision": precision, "loops": LOOPS,
             "flops_formula": throughput.FORMULA, "peak": peak_label, "peak_flops": peak,
             "results": rows, "ratios": found,
         }

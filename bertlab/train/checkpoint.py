@@ -7,13 +7,22 @@ Derived in notebook 11. A checkpoint is a folder:
                          states: only tensors and plain values, read back with
                          torch.load(weights_only=True), which refuses anything else
     state.json           where training stood: epoch, step, best score, history, config
+    checksums.json       each file's size and SHA-256, checked before anything is loaded
 
 It is written atomically: everything goes to a temporary folder next to the target, which
-is then renamed into place, so a crash mid-write leaves the previous checkpoint intact.
+is then renamed into place, so a crash mid-write leaves the previous checkpoint intact. A
+file damaged later (a full disk, a copy cut short) fails its checksum: one sentence that
+names it and offers the previous checkpoint or the best weights, never a traceback.
+
+Ctrl-C during `fit` saves a checkpoint of the steps done and raises `Interrupted`, whose
+one sentence says how to resume. `check_output_dir` guards the folder itself: a run never
+silently replaces another's checkpoints, and a path that is a file is refused before any
+training.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -25,7 +34,24 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from bertlab import hub
-from bertlab.errors import DataError
+from bertlab.errors import DataError, ModelFileError, ParameterError
+
+FILES = ("model.safetensors", "trainer_state.pt", "state.json")
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during `fit`: the run is checkpointed (with an output_dir) and says how to go on."""
+
+    def __init__(self, step: int, total: int, folder: Path | None):
+        self.step, self.total, self.folder = step, total, folder
+        if folder is None:
+            how = "nothing was saved (no output_dir); give the run an output_dir to make it resumable"
+        else:
+            how = f"saved to {folder}; resume with resume=True (the command line: --resume)"
+        super().__init__(f"Training stopped at step {step} of {total}: {how}.")
+
+    def _render_traceback_(self) -> list[str]:  # IPython shows this sentence, not a traceback
+        return [f"Interrupted: {self}"]
 
 
 def _replace_dir(tmp: Path, target: Path) -> None:
@@ -99,7 +125,63 @@ def save(
     }
     torch.save(trainer, tmp / "trainer_state.pt")
     (tmp / "state.json").write_text(json.dumps(state, indent=1))  # atomic with the folder swap below
+    sums = {name: {"bytes": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)} for name in FILES}
+    (tmp / "checksums.json").write_text(json.dumps(sums, indent=1))
     _replace_dir(tmp, target)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def damaged(path: Path, what: str) -> ModelFileError:
+    """The one sentence for a damaged checkpoint, offering what there is to fall back on."""
+    old, best = path.with_name(path.name + ".old"), path.parent / "best"
+    if old.exists() and old != path:
+        offer = f"resume from the previous checkpoint instead: delete {path} and rename {old.name} to {path.name}"
+    elif best.exists():
+        offer = f"start a new run from the best weights saved so far: --model {best} and another --output-dir"
+    else:
+        offer = "start again with --overwrite (overwrite=True)"
+    return ModelFileError(f"The checkpoint {path} is damaged ({what}); {offer}.")
+
+
+def verify(path: Path) -> None:
+    """Check every file of the checkpoint `path` against checksums.json; raise `damaged` if one differs.
+
+    A checkpoint written before checksums existed has no checksums.json and is not checked.
+    """
+    if not (path / "checksums.json").exists():
+        return
+    try:
+        sums = json.loads((path / "checksums.json").read_text())
+    except (ValueError, OSError):
+        raise damaged(path, "checksums.json is unreadable") from None
+    for name, expected in sums.items():
+        file = path / name
+        if not file.exists():
+            raise damaged(path, f"{name} is missing")
+        size = file.stat().st_size
+        if size != expected["bytes"]:
+            raise damaged(path, f"{name} has {size:,} bytes, {expected['bytes']:,} were written")
+        if _sha256(file) != expected["sha256"]:
+            raise damaged(path, f"{name} does not match its checksum")
+
+
+def read_state(folder: str | os.PathLike) -> dict[str, Any]:
+    """The `state` saved in the checkpoint at `folder` (or its `.old` twin), after `verify`."""
+    path = find(folder)
+    if path is None:
+        raise DataError(f"There is no checkpoint in {folder}; train without resume first.")
+    verify(path)
+    try:
+        return json.loads((path / "state.json").read_text())
+    except (ValueError, OSError) as err:
+        raise damaged(path, f"state.json is unreadable: {type(err).__name__}") from None
 
 
 def find(folder: str | os.PathLike) -> Path | None:
@@ -118,19 +200,24 @@ def load(
     scheduler: Any,
     scaler: Any = None,
 ) -> dict[str, Any]:
-    """Restore weights, optimizer, scheduler and RNG states from `folder`; return its `state`."""
+    """Restore weights, optimizer, scheduler and RNG states from `folder`; return its `state`.
+
+    Every file is checked first (`verify`); one that cannot be read raises `damaged` too.
+    """
+    state = read_state(folder)
     path = find(folder)
-    if path is None:
-        raise DataError(f"There is no checkpoint in {folder}; train without resume first.")
-    weights = load_file(str(path / "model.safetensors"))
+    try:
+        weights = load_file(str(path / "model.safetensors"))
+        trainer = torch.load(path / "trainer_state.pt", weights_only=True, map_location="cpu")
+    except Exception as err:  # a checkpoint without checksums.json, damaged: safetensors', zip's or pickle's error
+        raise damaged(path, f"{type(err).__name__} while reading it") from None
     model.load_state_dict(weights, strict=True)
-    trainer = torch.load(path / "trainer_state.pt", weights_only=True, map_location="cpu")
     optimizer.load_state_dict(trainer["optimizer"])
     scheduler.load_state_dict(trainer["scheduler"])
     if scaler is not None and trainer["scaler"]:
         scaler.load_state_dict(trainer["scaler"])
     set_rng_states(trainer["rng"])
-    return json.loads((path / "state.json").read_text())
+    return state
 
 
 def save_pretrained(folder: str | os.PathLike, model: Any, tokenizer: Any) -> None:
@@ -141,3 +228,25 @@ def save_pretrained(folder: str | os.PathLike, model: Any, tokenizer: Any) -> No
         model.save_pretrained(tmp)  # config.json + model.safetensors
         tokenizer.save_pretrained(tmp)
     _replace_dir(tmp, target)
+
+
+def check_output_dir(folder: str | os.PathLike, resume: bool, overwrite: bool) -> None:
+    """Refuse, in one sentence, an `output_dir` that is a file, or that holds an earlier run
+    (last/ or best/) when neither `resume` nor `overwrite` says what to do with it."""
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"output_dir {out} is a file, not a folder; choose a folder for the checkpoints "
+                             "(it is created if it does not exist).")
+    found = [name for name in ("last", "last.old", "best") if (out / name).exists()]
+    if found and not resume and not overwrite:
+        raise ParameterError(
+            f"output_dir {out} already holds a run ({', '.join(f'{n}/' for n in found)}); continue it with "
+            f"--resume (resume=True), start again with --overwrite (overwrite=True), or choose another folder."
+        )
+
+
+def clear_run(folder: str | os.PathLike) -> None:
+    """Delete an earlier run's checkpoints (last/, last.old/, best/) in `folder`; nothing else."""
+    for name in ("last", "last.old", "best"):
+        if (Path(folder) / name).is_dir():
+            shutil.rmtree(Path(folder) / name)

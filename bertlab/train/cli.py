@@ -8,25 +8,31 @@ settings). Under ``torchrun`` it trains on every process with DistributedDataPar
 
 The process group is set up from torchrun's environment variables (RANK, WORLD_SIZE,
 MASTER_ADDR, MASTER_PORT; NCCL on GPUs, gloo on CPUs); only rank 0 writes checkpoints and
-metrics.
+metrics. A bad --output-dir or --metrics-path is refused before any loading or training;
+Ctrl-C saves a checkpoint, prints the command that resumes it and exits with 130.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 from dataclasses import MISSING, fields
+from pathlib import Path
 
 import torch
 
 from bertlab import env, results
-from bertlab.train.config import HELP, PRECISIONS, TrainConfig
-from bertlab.train.loop import distributed, fit, local_device
+from bertlab.errors import ParameterError
+from bertlab.train import checkpoint
+from bertlab.train.config import HELP, IMPLEMENTATIONS, PRECISIONS, TrainConfig
+from bertlab.train.loop import fit
+from bertlab.train.setup import distributed, local_device, setup
 
 HEADLINE = ("test_accuracy", "validation_accuracy", "challenge_accuracy", "best_validation_accuracy",
             "train_samples_per_s", "tokens_per_s", "mfu", "peak_memory_gb")
 # flags with a fixed list of values: argparse lists them in --help and rejects others
-CHOICES = {"precision": PRECISIONS, "device": env.DEVICES}
+CHOICES = {"precision": PRECISIONS, "device": env.DEVICES, "implementation": IMPLEMENTATIONS}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,24 +59,60 @@ def _start_process_group(cfg: TrainConfig) -> bool:
     return True
 
 
+def resume_command(cfg: TrainConfig, metrics_path: str) -> str:
+    """The command that continues `cfg`'s run: every setting that is not the default, and --resume."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    words = (["torchrun", "--nproc_per_node", str(world_size), "-m"] if world_size > 1 else ["python", "-m"])
+    words += ["bertlab", "finetune"]
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        value = getattr(cfg, f.name)
+        if f.name in ("resume", "overwrite") or value == getattr(defaults, f.name):
+            continue
+        flag = f"--{f.name.replace('_', '-')}"
+        words += [flag if value else f"--no-{flag[2:]}"] if isinstance(value, bool) else [flag, str(value)]
+    words += (["--metrics-path", metrics_path] if metrics_path else []) + ["--resume"]
+    return shlex.join(words)
+
+
+def check_paths(cfg: TrainConfig, metrics_path: str) -> None:
+    """Refuse a bad --output-dir or --metrics-path in one sentence, before anything is loaded."""
+    if cfg.output_dir:
+        checkpoint.check_output_dir(cfg.output_dir, cfg.resume, cfg.overwrite)
+    if metrics_path and Path(metrics_path).is_dir():
+        raise ParameterError(f"--metrics-path {metrics_path} is a folder; give a file name for the metrics, "
+                             f"e.g. {Path(metrics_path) / 'metrics.json'}.")
+
+
 def main(args: argparse.Namespace) -> int:
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)}).validate()
+    check_paths(cfg, args.metrics_path)
     started = _start_process_group(cfg)
+    rank, world_size = distributed()
     try:
-        rank, world_size = distributed()
-        result = fit(cfg, progress=rank == 0)
+        result = fit(*setup(cfg), cfg, progress=rank == 0)
+    except checkpoint.Interrupted as stop:
         if rank == 0:
-            # a script has no notebook profile of its own: record the one this machine resolves to
-            results.start("finetune", profile=env.resolve_profile("auto"), seed=cfg.seed,
-                          metrics_path=args.metrics_path, source="cli", device=result.metrics["device"],
-                          versions=env.versions(), config=cfg.to_dict(), world_size=world_size)
-            for name in HEADLINE:
-                if result.metrics.get(name) is not None:
-                    results.record(name, result.metrics[name])
-            for name, value in result.metrics.items():
-                shown = f"{value:.4g}" if isinstance(value, float) else value
-                print(f"{name}: {shown}")
+            where = (f"checkpoint saved in {stop.folder}; resume with: {resume_command(cfg, args.metrics_path)}"
+                     if stop.folder else "nothing saved (no --output-dir, so nothing to resume)")
+            print(f"interrupted at step {stop.step} of {stop.total}; {where}")
+        return 130
+    except KeyboardInterrupt:
+        if rank == 0:
+            print("interrupted before training started; nothing to resume")
+        return 130
     finally:
         if started:
             torch.distributed.destroy_process_group()
+    if rank == 0:
+        # a script has no notebook profile of its own: record the one this machine resolves to
+        results.start("finetune", profile=env.resolve_profile("auto"), seed=cfg.seed,
+                      metrics_path=args.metrics_path, source="cli", device=result.metrics["device"],
+                      versions=env.versions(), config=cfg.to_dict(), world_size=world_size)
+        for name in HEADLINE:
+            if result.metrics.get(name) is not None:
+                results.record(name, result.metrics[name])
+        for name, value in result.metrics.items():
+            shown = f"{value:.4g}" if isinstance(value, float) else value
+            print(f"{name}: {shown}")
     return 0

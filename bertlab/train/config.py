@@ -3,6 +3,10 @@
 Derived in notebook 11. The field names are the ones a person types everywhere: notebook
 parameters, ``python -m bertlab finetune`` flags (``--max-length`` or ``--max_length``) and
 this dataclass. `validate` checks every value and raises one clear sentence for a bad one.
+
+`model`, `dataset` and `implementation` say what `bertlab.train.setup` loads; `fit` itself
+trains whatever model it is handed and keeps these names for the record (metrics files,
+checkpoints) and for the checks a resumed run makes (`changes_that_alter_the_run`).
 """
 
 from __future__ import annotations
@@ -15,11 +19,16 @@ from bertlab.env import DEVICES
 from bertlab.errors import ParameterError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+IMPLEMENTATIONS = ("bertlab", "transformers")  # which classifier class `setup` builds
+# Settings that change where the run's files go or how often it is looked at, never the
+# weights it trains: a resumed run may change these and nothing else.
+FREE_ON_RESUME = ("output_dir", "resume", "overwrite", "eval_every", "max_eval_examples", "device")
 
 # One line of help per field: `python -m bertlab finetune --help` prints these.
 HELP = {
     "model": 'model name: "minilm" (bundled), a local model folder, or a Hugging Face name',
-    "dataset": 'data source: "reviews" (bundled), a local folder or file, or "hf:glue/sst2"',
+    "implementation": "which classifier: bertlab (the from-scratch BERT of notebook 08) or transformers",
+    "dataset": 'data source: "reviews" (bundled), a local folder or file, or "hf:nyu-mll/glue:sst2"',
     "max_length": "longest sequence in tokens; longer texts are truncated",
     "batch_size": "examples per micro-batch on each process",
     "lr": "peak learning rate of AdamW (2e-5 to 5e-5 for full BERT fine-tuning)",
@@ -31,10 +40,12 @@ HELP = {
     "precision": "auto (bf16 where supported, else fp16 with a grad scaler on CUDA), fp32, bf16, fp16",
     "bucketing": "group examples of similar length into batches (less padding)",
     "bucket_pool": "batches sorted by length together when bucketing: more pads less, but fills a batch with one kind of sentence",
+    "packing": "padding-free batches: each step's sentences laid end to end in rows of max_length tokens (implementation bertlab only)",
     "compile": "wrap the model in torch.compile",
     "eval_every": "evaluate (and checkpoint) every N optimizer steps; 0 = at the end of each epoch",
     "output_dir": 'folder for checkpoints: last/ (resumable) and best/ ("" = none)',
     "resume": "continue from output_dir/last when it exists",
+    "overwrite": "start again in an output_dir that holds an earlier run (its last/ and best/ are deleted)",
     "seed": "seed for the weights of the new head, dropout and the batch order",
     "device": "auto, cpu, cuda or mps",
     "max_train_examples": "use only the first N training examples (0 = all)",
@@ -48,6 +59,7 @@ class TrainConfig:
     """Settings of one fine-tuning run (see `HELP` for each field)."""
 
     model: str = "minilm"
+    implementation: str = "bertlab"
     dataset: str = "reviews"
     max_length: int = 128
     batch_size: int = 32
@@ -60,10 +72,12 @@ class TrainConfig:
     precision: str = "auto"
     bucketing: bool = True
     bucket_pool: int = 4
+    packing: bool = False
     compile: bool = False
     eval_every: int = 0
     output_dir: str = ""
     resume: bool = False
+    overwrite: bool = False
     seed: int = 0
     device: str = "auto"
     max_train_examples: int = 0
@@ -73,6 +87,7 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Check every field; raise `ParameterError` with one sentence for a bad value."""
         params.text("model", self.model, allow_empty=False)
+        params.choice("implementation", self.implementation, IMPLEMENTATIONS)
         params.text("dataset", self.dataset, allow_empty=False)
         params.integer("max_length", self.max_length, minimum=8, maximum=8192)
         params.integer("batch_size", self.batch_size, minimum=1)
@@ -83,13 +98,18 @@ class TrainConfig:
         params.integer("grad_accum", self.grad_accum, minimum=1)
         params.number("max_grad_norm", self.max_grad_norm, minimum=0.0)
         params.choice("precision", self.precision, PRECISIONS)
-        for name in ("bucketing", "compile", "resume"):
+        for name in ("bucketing", "packing", "compile", "resume", "overwrite"):
             params.choice(name, getattr(self, name), (True, False))
         params.integer("bucket_pool", self.bucket_pool, minimum=1)
+        if self.packing and self.implementation != "bertlab":
+            raise ParameterError("packing=True needs implementation='bertlab': transformers' classifiers have no "
+                                 "padding-free path for sentence classification; use the course's own BERT or packing=False.")
         params.integer("eval_every", self.eval_every, minimum=0)
         params.text("output_dir", self.output_dir)
         if self.resume and not self.output_dir:
             raise ParameterError("Parameter resume needs an output_dir to resume from; set output_dir or resume=False.")
+        if self.resume and self.overwrite:
+            raise ParameterError("resume continues the run in output_dir and overwrite deletes it; choose one.")
         params.integer("seed", self.seed, minimum=0)
         params.choice("device", self.device, DEVICES)
         params.integer("max_train_examples", self.max_train_examples, minimum=0)
@@ -109,3 +129,13 @@ class TrainConfig:
         if unknown:
             raise ParameterError(f"There is no setting {unknown[0]!r}; the settings are: {', '.join(sorted(known))}.")
         return cls(**values).validate()
+
+    def changes_that_alter_the_run(self, saved: dict[str, Any]) -> list[str]:
+        """"name: old -> new" for each setting that differs from `saved` (a checkpoint's
+        config) and would change the weights trained; the `FREE_ON_RESUME` ones may differ.
+
+        A setting `saved` lacks (a checkpoint from before it existed) counts as its default.
+        """
+        now, defaults = self.to_dict(), TrainConfig().to_dict()
+        return [f"{name}: {saved.get(name, defaults[name])!r} -> {value!r}" for name, value in now.items()
+                if name not in FREE_ON_RESUME and saved.get(name, defaults[name]) != value]

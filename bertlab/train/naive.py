@@ -3,13 +3,14 @@
 Derived in notebook 11 (and written out in notebook 10). It is correct, and slow for
 reasons the fast loop removes: every batch is padded to `max_length` (a 12-token
 sentence costs as much as a 128-token one), all arithmetic is fp32, and the optimizer is
-a plain, unfused AdamW over every parameter (weight decay on biases and LayerNorm too).
-There is no evaluation during training and no checkpointing. What decides the result
-rather than the speed is shared with `fit`, so the two can be compared like for like:
-the learning-rate schedule (`warmup_ratio`, then linear decay), `weight_decay`,
-gradient clipping (`max_grad_norm`), the seed, the examples and the number of steps. The
-batches are `fit`'s without bucketing: the same plain shuffle, drawn from the same seed, so
-that a difference in accuracy comes from the loops and not from a luckier batch order.
+a plain, unfused AdamW. There is no evaluation during training and no checkpointing. What
+decides the result rather than the speed is shared with `fit`, so the two can be compared
+like for like: the parameter groups (`bertlab.train.optimizer.param_groups`: no weight
+decay on biases and LayerNorm), the learning-rate schedule (`bertlab.train.step.make_schedule`:
+`warmup_ratio`, then linear decay), gradient clipping (`max_grad_norm`), the seed, the
+examples, the number of steps and the final metrics (`bertlab.train.evaluation.final_metrics`).
+The batches are `fit`'s without bucketing: the same plain shuffle, drawn from the same seed,
+so that a difference in accuracy comes from the loops and not from a luckier batch order.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from bertlab import env, hub
-from bertlab.data import Collator, load_text_dataset
+from bertlab import env
+from bertlab.data import Collator
 from bertlab.train.batching import BucketBatchSampler
 from bertlab.train.config import TrainConfig
-from bertlab.train.loop import FitResult, evaluate, warmup_linear
+from bertlab.train.evaluation import final_metrics
+from bertlab.train.loop import FitResult
+from bertlab.train.optimizer import param_groups
+from bertlab.train.step import make_schedule
 from bertlab.train.throughput import Meter
 
 
@@ -33,21 +37,18 @@ def naive_batch(tokenizer: Any, examples: list[Any], max_length: int) -> dict[st
     return Collator(tokenizer, max_length=max_length, pad_to_max_length=True)(examples)
 
 
-def naive_fit(cfg: TrainConfig, data: Any = None, progress: bool = True) -> FitResult:
-    """Fine-tune like a tutorial: shuffled DataLoader, fp32, max_length padding, plain AdamW.
+def naive_fit(model: Any, tokenizer: Any, data: Any, cfg: TrainConfig, progress: bool = True) -> FitResult:
+    """Fine-tune `model` like a tutorial: shuffled DataLoader, fp32, max_length padding, plain AdamW.
 
-    Uses the same settings as `fit` where they apply (model, dataset, seed, lr, warmup_ratio,
-    weight_decay, max_grad_norm, batch_size, num_epochs, max_steps, max_length), so that the
-    two can be compared like for like.
+    The same arguments as `fit` (model, tokenizer, data from `bertlab.train.setup`) and the
+    same settings where they apply (seed, lr, warmup_ratio, weight_decay, max_grad_norm,
+    batch_size, num_epochs, max_steps, max_length, max_train_examples, max_eval_examples).
     """
     cfg = cfg.validate()
     device = env.pick_device(cfg.device)  # the run's one device; passed down from here
-    data = data if data is not None else load_text_dataset(cfg.dataset)
     train = data.train[: cfg.max_train_examples or None]
-    env.seed_everything(cfg.seed)
-    tokenizer = hub.load_tokenizer(cfg.model)
-    model = hub.load_classifier(cfg.model, num_labels=len(data.label_names)).to(device)
-    model.train()
+    model = model.to(device).train()
+    env.seed_everything(cfg.seed)  # dropout, as in `fit`
 
     # a plain shuffle (no bucketing, so the lengths do not matter), epoch by epoch from the seed
     sampler = BucketBatchSampler([0] * len(train), cfg.batch_size, cfg.seed, bucketing=False)
@@ -55,8 +56,9 @@ def naive_fit(cfg: TrainConfig, data: Any = None, progress: bool = True) -> FitR
     loader = DataLoader(train, batch_sampler=sampler, generator=torch.Generator().manual_seed(cfg.seed),
                         collate_fn=lambda b: naive_batch(tokenizer, b, cfg.max_length))
     total = min(cfg.max_steps or len(loader) * cfg.num_epochs, len(loader) * cfg.num_epochs)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = warmup_linear(optimizer, round(cfg.warmup_ratio * total), total)
+    # fit's groups, one tensor at a time (no foreach, no fused kernel)
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, foreach=False)
+    scheduler = make_schedule(optimizer, cfg.warmup_ratio, total)
     meter, history, step = Meter(model, device, "fp32"), [], 0
     bar = tqdm(total=total, disable=not progress)
     for epoch in range(cfg.num_epochs):
@@ -85,13 +87,5 @@ def naive_fit(cfg: TrainConfig, data: Any = None, progress: bool = True) -> FitR
             bar.update(1)
     bar.close()
 
-    metrics: dict[str, Any] = {}
-    split = data.eval_split
-    examples = getattr(data, split) or []
-    n = cfg.max_eval_examples or None
-    if examples:
-        metrics[f"{split}_accuracy"] = evaluate(model, tokenizer, examples[:n], 64, cfg.max_length, device)["accuracy"]
-    if data.challenge:
-        metrics["challenge_accuracy"] = evaluate(model, tokenizer, data.challenge[:n], 64, cfg.max_length, device)["accuracy"]
-    metrics.update(meter.summary(), steps=step, precision="fp32", device=device.type)
+    metrics = final_metrics(model, tokenizer, data, cfg, device, "fp32", meter, step, cfg.batch_size)
     return FitResult(model, tokenizer, history, metrics, cfg)

