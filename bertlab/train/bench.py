@@ -80,27 +80,11 @@ def save_random_model(folder: str | os.PathLike, size: str = "tiny", num_labels:
     return str(folder)
 
 
-def full_length_examples(examples: list[Any], tokenizer: Any, max_length: int, count: int) -> list[Any]:
-    """`count` examples of exactly `max_length` tokens, made by joining consecutive sentences."""
+def joined_examples(examples: list[Any], tokenizer: Any, targets: list[int]) -> list[Any]:
+    """One example per target token count: consecutive sentences joined (at least one) until
+    [CLS] + their tokens + [SEP] reach the target; each takes its first sentence's label."""
     out, i = [], 0
-    while len(out) < count:
-        texts, n_tokens, label = [], 2, examples[i % len(examples)].label
-        while n_tokens < max_length:
-            text = examples[i % len(examples)].text
-            texts.append(text)
-            n_tokens += len(tokenizer(text, add_special_tokens=False)["input_ids"])
-            i += 1
-        out.append(Example(" ".join(texts), label))
-    return out
-
-
-def longtail_examples(examples: list[Any], tokenizer: Any, max_length: int, count: int, seed: int = 0) -> list[Any]:
-    """`count` examples whose token lengths follow a long tail: a log-normal target (median 3
-    sentences, a few up to max_length), each made by joining consecutive sentences."""
-    rng = random.Random(seed)
-    out, i = [], 0
-    while len(out) < count:
-        target = min(max_length, int(rng.lognormvariate(math.log(40), 0.8)))
+    for target in targets:
         texts, n_tokens, label = [], 2, examples[i % len(examples)].label
         while not texts or n_tokens < target:
             text = examples[i % len(examples)].text
@@ -109,6 +93,19 @@ def longtail_examples(examples: list[Any], tokenizer: Any, max_length: int, coun
             i += 1
         out.append(Example(" ".join(texts), label))
     return out
+
+
+def full_length_examples(examples: list[Any], tokenizer: Any, max_length: int, count: int) -> list[Any]:
+    """`count` examples of at least `max_length` tokens (exactly max_length once truncated)."""
+    return joined_examples(examples, tokenizer, [max_length] * count)
+
+
+def longtail_examples(examples: list[Any], tokenizer: Any, max_length: int, count: int, seed: int = 0) -> list[Any]:
+    """`count` examples whose token lengths follow a long tail: log-normal targets (median 40
+    tokens, a few up to max_length)."""
+    rng = random.Random(seed)
+    targets = [min(max_length, int(rng.lognormvariate(math.log(40), 0.8))) for _ in range(count)]
+    return joined_examples(examples, tokenizer, targets)
 
 
 def workload_data(name: str, source: Any, tokenizer: Any, max_length: int, count: int) -> Any:
