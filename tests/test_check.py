@@ -251,3 +251,210 @@ def test_run_exercise_for_graders():
 def test_is_finite_number():
     assert check.is_finite_number(3) and check.is_finite_number(torch.tensor(2.5))
     assert not check.is_finite_number(float("inf")) and not check.is_finite_number("x")
+
+
+# Notebooks 05-09: right answers, the usual mistakes, and the stubs of the student edition.
+def truncate_pair(a, b, budget):
+    if len(a) + len(b) <= budget:
+        return list(a), list(b)
+    keep_short = min(len(a), len(b))
+    if 2 * keep_short > budget:
+        keep_short = budget // 2
+    keep_long = budget - keep_short
+    return (a[:keep_long], b[:keep_short]) if len(a) > len(b) else (a[:keep_short], b[:keep_long])
+
+
+def pad_batch(rows, pad_id):
+    width = max(map(len, rows))
+    return ([r + [pad_id] * (width - len(r)) for r in rows],
+            [[1] * len(r) + [0] * (width - len(r)) for r in rows])
+
+
+def join_pieces(pieces, keep_marks=False, glue=True):
+    words = []
+    for piece in pieces:
+        if glue and piece.startswith("##") and words:
+            words[-1] += piece if keep_marks else piece[2:]
+        else:
+            words.append(piece)
+    return words
+
+
+def _only_second(a, b, budget):
+    return a, b[:max(0, budget - len(a))]
+
+
+def _halves(a, b, budget):
+    return a[:budget // 2], b[:budget - budget // 2]
+
+
+def _odd_to_the_first(a, b, budget):
+    if len(a) + len(b) > budget and 2 * min(len(a), len(b)) > budget:
+        return a[:budget - budget // 2], b[:budget // 2]
+    return truncate_pair(a, b, budget)
+
+
+def causal_attention(Q, K, V, keep="tril", scale=True, after=False):
+    T, d = Q.shape
+    allowed = getattr(torch.ones(T, T, dtype=torch.bool), keep)()
+    scores = Q @ K.T / (d**0.5 if scale else 1.0)
+    if after:
+        return (scores.softmax(-1) * allowed) @ V
+    return scores.masked_fill(~allowed, float("-inf")).softmax(-1) @ V
+
+
+def masked_softmax(scores, attention_mask):
+    return scores.masked_fill(attention_mask[:, None, :] == 0, float("-inf")).softmax(-1)
+
+
+def window_mask(T, window):
+    t = torch.arange(T)
+    return (t[:, None] - t[None, :]).abs() <= window
+
+
+def pre_ln_block(X, layer):
+    att = layer.attention
+    A = X + att.output.dense(att.self(att.output.LayerNorm(X))[0])
+    return A + layer.output.dense(F.gelu(layer.intermediate.dense(layer.output.LayerNorm(A))))
+
+
+def _post_ln_block(X, layer):
+    att = layer.attention
+    A = att.output.LayerNorm(X + att.output.dense(att.self(X)[0]))
+    return layer.output.LayerNorm(A + layer.output.dense(F.gelu(layer.intermediate.dense(A))))
+
+
+def add_norm(x, sublayer_out, weight, bias, unbiased=False):
+    z = x + sublayer_out
+    return weight * (z - z.mean(-1, keepdim=True)) / (z.var(-1, unbiased=unbiased, keepdim=True) + 1e-12).sqrt() + bias
+
+
+def mlm_head_parameters(vocab_size, hidden_size, tied=True):
+    return hidden_size * hidden_size + 3 * hidden_size + vocab_size + (0 if tied else vocab_size * hidden_size)
+
+
+def masked_lm_loss(logits, labels, over_all=False):
+    picked = labels != -100
+    nll = -torch.log_softmax(logits, -1).gather(-1, labels.clamp(min=0)[..., None])[..., 0]
+    return (nll * picked).sum() / (picked.numel() if over_all else picked.sum())
+
+
+def replace_picked(input_ids, picked, u, random_ids, mask_id, random_upper=0.9):
+    out = torch.where(picked & (u < 0.8), mask_id, input_ids)
+    return torch.where(picked & (u >= 0.8) & (u < random_upper), random_ids, out)
+
+
+def sentence_order_pairs(document, swap, flip_labels=False):
+    return [((b, a, 0) if s else (a, b, 1)) if not flip_labels else ((b, a, 1) if s else (a, b, 0))
+            for a, b, s in zip(document, document[1:], swap)]
+
+
+def whole_word_picks(tokens, picked_words, pieces_are_words=False):
+    word, picks = -1, []
+    for t in tokens:
+        if t in ("[CLS]", "[SEP]", "[PAD]"):
+            picks.append(False)
+            continue
+        word += pieces_are_words or not t.startswith("##")
+        picks.append(word in picked_words)
+    return picks
+
+
+def max_pool(last_hidden_state, attention_mask):
+    return last_hidden_state.masked_fill(attention_mask[..., None] == 0, float("-inf")).amax(1)
+
+
+def mean_pool(last_hidden_state, attention_mask):
+    m = attention_mask[..., None].float()
+    return (last_hidden_state * m).sum(1) / m.sum(1)
+
+
+def most_similar(query, corpus, k):
+    return (F.normalize(corpus, dim=-1) @ F.normalize(query, dim=0)).topk(k).indices
+
+
+SOLUTIONS_0509 = {
+    "05.1": truncate_pair, "05.2": pad_batch, "05.3": join_pieces,
+    "06.1": max_pool, "06.2": mean_pool, "06.3": most_similar,
+    "07.1": causal_attention, "07.2": masked_softmax, "07.3": window_mask,
+    "08.1": pre_ln_block, "08.2": add_norm, "08.3": mlm_head_parameters,
+    "09.1": masked_lm_loss, "09.2": replace_picked, "09.3": sentence_order_pairs, "09.4": whole_word_picks,
+}
+
+WRONG_0509 = [
+    ("05.1", _only_second, "you cut only the second segment"),
+    ("05.1", _halves, "the longer one takes all the rest"),
+    ("05.1", _odd_to_the_first, "the extra token goes to the segment that was longer"),
+    ("05.1", lambda a, b, budget: tuple(x[::-1] for x in truncate_pair(a[::-1], b[::-1], budget)),
+     "cut from the end"),
+    ("05.2", lambda rows, pad_id: ([r + [pad_id] * (8 - len(r)) for r in rows],
+                                   [[1] * len(r) + [0] * (8 - len(r)) for r in rows]), "dynamic padding"),
+    ("05.2", lambda rows, pad_id: (pad_batch(rows, pad_id)[0], [[1] * max(map(len, rows))] * len(rows)),
+     "1 everywhere"),
+    ("05.3", lambda pieces: join_pieces(pieces, keep_marks=True), "kept the '##' marks"),
+    ("05.3", lambda pieces: [p.removeprefix("##") for p in pieces], "made every piece a word"),
+    ("06.1", lambda h, m: h.amax(1), "the padding took part"),
+    ("06.1", lambda h, m: (h * m[..., None]).amax(1), "multiplied by the mask"),
+    ("06.1", lambda h, m: h.max(1), "keep the values"),
+    ("06.2", lambda h, m: (h * m[..., None]).sum(1) / h.shape[1], "not by T"),
+    ("06.2", lambda h, m: h.mean(1), "padding included"),
+    ("06.3", lambda q, c, k: (c @ q).topk(k).indices, "dot product"),
+    ("06.3", lambda q, c, k: F.cosine_similarity(c, q[None], dim=-1).abs().topk(k).indices, "absolute value"),
+    ("06.3", lambda q, c, k: (-F.cosine_similarity(c, q[None], dim=-1)).topk(k).indices, "least similar"),
+    ("07.1", lambda Q, K, V: causal_attention(Q, K, V, keep="triu"), "the lower triangle"),
+    ("07.1", lambda Q, K, V: causal_attention(Q, K, V, scale=False), "sqrt\\(d\\)"),
+    ("07.1", lambda Q, K, V: causal_attention(Q, K, V, after=True), "mask the scores before the softmax"),
+    ("07.1", lambda Q, K, V: F.scaled_dot_product_attention(Q, K, V), "without a mask"),
+    ("07.2", lambda scores, mask: scores.softmax(-1) * mask[:, None, :], "rows of sentence 2"),
+    ("07.2", lambda scores, mask: scores.softmax(-1) * mask[:, :, None], "masked the padded queries"),
+    ("07.2", lambda scores, mask: scores.softmax(-1), "still get weight"),
+    ("07.3", lambda T, w: window_mask(T, w - 1) if w else window_mask(T, 0), "off by one"),
+    ("07.3", lambda T, w: window_mask(T, w) & torch.ones(T, T, dtype=torch.bool).tril(), "looks both ways"),
+    ("07.3", lambda T, w: ~window_mask(T, w), "swapped"),
+    ("08.1", _post_ln_block, "that is BERT's post-LN block"),
+    ("08.1", lambda X, layer: pre_ln_block(X, layer) - X - layer.attention.output.dense(
+        layer.attention.self(layer.attention.output.LayerNorm(X))[0]), "second residual is missing"),
+    ("08.2", lambda x, s, w, b: add_norm(x, s, w, b, unbiased=True), "unbiased=False"),
+    ("08.2", lambda x, s, w, b: F.layer_norm(x, (x.shape[-1],), w, b, eps=1e-12) + s, "normalises the sum"),
+    ("08.3", lambda V, H, tied=True: mlm_head_parameters(V, H, False), "V \\* H too many"),
+    ("08.3", lambda V, H, tied=True: mlm_head_parameters(V, H, tied) - V, "its own bias"),
+    ("08.3", lambda V, H, tied=True: mlm_head_parameters(V, H, tied) - 2 * H, "gamma and a beta"),
+    ("09.1", lambda logits, labels: masked_lm_loss(logits, labels, over_all=True), "masked\\s+positions only"),
+    ("09.2", lambda ids, picked, u, r, m: replace_picked(ids, picked, u, r, m, random_upper=1.0), "keeps the token"),
+    ("09.2", lambda ids, picked, u, r, m: torch.where(u < 0.8, m, ids), "only where `picked`"),
+    ("09.2", lambda ids, picked, u, r, m: ids.copy_(replace_picked(ids, picked, u, r, m)), "in place"),
+    ("09.3", lambda doc, swap: sentence_order_pairs(doc, swap, flip_labels=True), "wrong way round"),
+    ("09.3", lambda doc, swap: [(a, b, 1) for a, b in zip(doc[::2], doc[1::2])], "disjoint"),
+    ("09.3", lambda doc, swap: sentence_order_pairs(doc, [False] * len(swap)), "no pair was swapped"),
+    ("09.4", lambda tokens, words: whole_word_picks(tokens, words, pieces_are_words=True), "counted every piece"),
+    ("09.4", lambda tokens, words: [True] + whole_word_picks(tokens, words)[1:], "special token"),
+]
+
+
+@pytest.mark.parametrize("exercise_id", sorted(SOLUTIONS_0509))
+def test_right_answers_pass_0509(exercise_id, capsys):
+    check.exercise(exercise_id, SOLUTIONS_0509[exercise_id])
+    assert f"✓ Exercise {exercise_id}" in capsys.readouterr().out
+
+
+def test_every_part_two_exercise_has_a_solution_here():
+    done = {k[:2] for k in SOLUTIONS_0509}
+    registered = {k for k in check._registry() if k[:2] in done}
+    assert registered == set(SOLUTIONS_0509)
+    assert all(sum(k.startswith(n) for k in SOLUTIONS_0509) >= 2 for n in done)
+
+
+@pytest.mark.parametrize("exercise_id", sorted(SOLUTIONS_0509))
+def test_a_stub_gets_a_friendly_message_0509(exercise_id):
+    def stub(*args, **kwargs):
+        raise NotImplementedError
+
+    with pytest.raises(CheckFailed, match="is not written yet: replace `raise NotImplementedError`"):
+        check.exercise(exercise_id, stub)
+
+
+@pytest.mark.parametrize("exercise_id,answer,message", WRONG_0509)
+def test_wrong_answers_fail_with_a_useful_message_0509(exercise_id, answer, message):
+    with pytest.raises(CheckFailed, match=message) as err:
+        check.exercise(exercise_id, answer)
+    assert err.value.exercise_id == exercise_id
