@@ -123,7 +123,8 @@ def run_trainer(
     model_name: str, data: Any, cfg: TrainConfig, device: torch.device, precision: str, steps: int
 ) -> dict[str, Any]:
     """Time the Hugging Face Trainer for `steps` steps after one untimed step."""
-    from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments  # heavy
+    # heavy: see the imports
+    from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
     env.seed_everything(cfg.seed)
     tokenizer = hub.load_tokenizer(model_name)
