@@ -47,6 +47,9 @@ def probe() -> str:
     """"" when the boundary can be built here, else one sentence saying why not."""
     if sys.platform != "linux" or os.geteuid() != 0:
         return "the grader is not running as root on Linux, so it cannot switch users or namespaces"
+    for path in (Path(sys.prefix).resolve(), Path(__file__).resolve().parents[2]):
+        if Path("/tmp") in path.parents:  # the boundary mounts a private /tmp, which would hide them
+            return f"the package or its Python lives under /tmp ({path}), which the boundary replaces"
     missing = [tool for tool in ("unshare", "setpriv", "mount", "ip") if shutil.which(tool) is None]
     if missing:
         return f"{missing[0]} is not installed"
