@@ -156,6 +156,7 @@ def graded(tmp_path_factory):
     with_06_2(folder, "j_import_quietly", IMPORT_QUIETLY)
     submission(folder, "z_honest", {})
     before, mine = tree_hashes(), psutil.Process()
+    earlier = {p.pid for p in mine.children(recursive=True)}  # started by other tests of this session
     saved = os.environ.get("IPYTHONDIR")
     os.environ["IPYTHONDIR"] = str(tmp / "ipython")
     t0 = time.perf_counter()
@@ -168,7 +169,8 @@ def graded(tmp_path_factory):
     print(f"adversarial grading run: {time.perf_counter() - t0:.0f} s")
     rows = list(csv.DictReader((tmp / "grades.csv").open()))
     return {"rows": {(r["student"], r["exercise"]): (r["passed"] == "True", r["message"]) for r in rows},
-            "before": before, "after": tree_hashes(), "left": mine.children(recursive=True), "tmp": tmp}
+            "before": before, "after": tree_hashes(), "tmp": tmp,
+            "left": [p for p in mine.children(recursive=True) if p.pid not in earlier]}
 
 
 CASES = {
