@@ -71,9 +71,33 @@ def is_packed(attention_mask: torch.Tensor) -> bool:
 
     That is a row holding two or more sentences, or an empty row (no sentence, no output).
     A mask whose every row holds one sentence (0s and 1s) is an ordinary padded batch and
-    takes notebook 08's path, bit for bit. (One look at the values: a host sync.)
+    takes notebook 08's path. (One look at the values: a host sync; `mask_layout` also
+    tells a mask without padding, which needs no mask at all.)
+
+    Inside `torch.compile` the answer is always True, without the look: a branch on a
+    tensor's values would break the graph in two, and the packed path reads a 0/1 mask
+    exactly as the padded path does (one sentence per row: positions 0.., attention
+    within the sentence, [CLS] at token 0), only by other kernels.
     """
+    if torch.compiler.is_compiling():
+        return True
     return bool((attention_mask.amax(dim=1) != 1).any())
+
+
+def mask_layout(attention_mask: torch.Tensor) -> str:
+    """What a (B, T) mask asks of the model, with one look at its values (one host sync):
+
+    - "packed": sentence numbers (`is_packed`): positions, block mask and [CLS] per sentence;
+    - "padded": 0s and 1s with some padding: the key mask of `padding_mask`;
+    - "full": all 1s, nothing to mask: attention runs without a mask, which lets SDPA pick
+      its fastest kernel (as transformers does when a batch has no padding).
+
+    Inside `torch.compile`, always "packed", without the look (see `is_packed`).
+    """
+    if torch.compiler.is_compiling():
+        return "packed"
+    packed, padded = torch.stack([(attention_mask.amax(dim=1) != 1).any(), (attention_mask == 0).any()]).tolist()
+    return "packed" if packed else "padded" if padded else "full"
 
 
 def run_starts(attention_mask: torch.Tensor) -> torch.Tensor:

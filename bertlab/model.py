@@ -34,7 +34,7 @@ from bertlab.attention import (
     IMPLEMENTATIONS,
     MultiHeadSelfAttention,
     first_tokens,
-    is_packed,
+    mask_layout,
     packed_layout,
     padding_mask,
     varlen_offsets,
@@ -273,12 +273,13 @@ class BertModel(Pretrained):
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         mask = positions = starts = varlen = None
-        if attention_mask is not None and is_packed(attention_mask):
+        layout = mask_layout(attention_mask) if attention_mask is not None else "full"
+        if layout == "packed":
             positions, mask, starts = packed_layout(attention_mask)  # (B, T), (B, 1, T, T), (N, 2)
             if self.config.attn_implementation == "varlen":
                 varlen = varlen_offsets(attention_mask)  # (R + 1,) offsets, longest run
-        elif attention_mask is not None:
-            mask = padding_mask(attention_mask)  # (B, 1, 1, T)
+        elif layout == "padded":
+            mask = padding_mask(attention_mask)  # (B, 1, 1, T); "full" (no padding): no mask at all
         x = self.embeddings(input_ids, token_type_ids, positions)  # (B, T, H)
         hidden, attentions = [x], []
         for layer in self.encoder.layer:

@@ -137,3 +137,31 @@ def test_varlen_offsets_give_the_block_mask_attention():
     _, block, _ = packed_layout(PACKED)
     dense = F.scaled_dot_product_attention(q, k, v, attn_mask=block)
     assert torch.allclose(by_run, dense, atol=1e-6)
+
+
+def test_mask_layout_tells_packed_padded_and_full_masks_apart():
+    from bertlab.attention import mask_layout
+
+    assert mask_layout(PACKED) == "packed"
+    assert mask_layout(torch.tensor([[1, 1, 0], [1, 1, 1]])) == "padded"
+    assert mask_layout(torch.ones(2, 3, dtype=torch.long)) == "full"
+    assert mask_layout(torch.tensor([[1, 1, 0], [0, 0, 0]])) == "packed"  # an empty row: no sentence
+
+
+def test_a_mask_without_padding_gives_the_same_outputs_as_no_mask():
+    import dataclasses
+
+    from bertlab.model import BertConfig, BertModel
+
+    for implementation in ("eager", "sdpa"):
+        torch.manual_seed(0)
+        config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                            intermediate_size=32, max_position_embeddings=32)
+        model = BertModel(dataclasses.replace(config, attn_implementation=implementation)).eval()
+        ids = torch.randint(5, 50, (3, 9))
+        full = model(ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+        assert torch.allclose(full, model(ids).last_hidden_state, atol=1e-6)
+        # and equal to the padded path on the same rows (one padded row added, then dropped)
+        mask = torch.cat([torch.ones_like(ids), torch.tensor([[1] * 5 + [0] * 4])])
+        padded = model(torch.cat([ids, ids[:1]]), attention_mask=mask).last_hidden_state[:3]
+        assert torch.allclose(full, padded, atol=1e-5)

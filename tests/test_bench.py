@@ -65,3 +65,24 @@ def test_bench_compiled_packed_loop_reports_its_compile_step_apart(tmp_path):
 def test_bench_refuses_an_unknown_loop_in_one_sentence(tmp_path):
     with pytest.raises(ParameterError, match="must be one of"):
         run_bench(tmp_path, "--loops", "padded,fast")
+
+
+def test_median_row_takes_the_middle_run_and_keeps_every_run():
+    runs = [{"train_samples_per_s": v, "tokens_per_s": 10 * v, "tflops_per_s": v / 1000, "peak_memory_gb": 1.0}
+            for v in (30.0, 10.0, 20.0)]
+    row = bench.median_row("tiny", "short", "padded", runs, peak=1e12)
+    assert row["samples_per_s"] == 20.0 and row["tokens_per_s"] == 200.0 and row["mfu"] == pytest.approx(0.02)
+    assert row["samples_per_s_runs"] == [30.0, 10.0, 20.0]
+
+
+def test_bench_repeats_every_loop_and_reports_the_median(tmp_path):
+    record = run_bench(tmp_path, "--loops", "naive,padded", "--workloads", "short", "--repeats", "3")
+    assert record["repeats"] == 3
+    for row in record["results"]:
+        assert len(row["samples_per_s_runs"]) == 3
+        assert row["samples_per_s"] == sorted(row["samples_per_s_runs"])[1]
+
+
+def test_bench_refuses_zero_repeats_in_one_sentence(tmp_path):
+    with pytest.raises(ParameterError, match="--repeats must be at least 1"):
+        run_bench(tmp_path, "--repeats", "0")

@@ -267,3 +267,20 @@ def test_varlen_kernel_equals_sdpa_on_cuda():
         with torch.autocast("cuda", dtype=torch.bfloat16):
             logits[implementation] = model(**batch).logits.float()
     assert max_diff(logits["varlen"], logits["sdpa"]) < 2e-2
+
+
+def test_compiled_model_reads_packed_and_padded_masks_without_looking_at_their_values():
+    """Inside torch.compile `is_packed` does not branch on the mask's values (that would
+    break the graph at the question): the packed path reads a 0/1 mask too, with the same
+    logits as eager. Dynamo alone traces here (no code generation), so the test is quick."""
+    ids, types, labels = sentences()
+    model = tiny_model("sdpa")
+    for batch in (padded(ids, types, labels), packed(ids, types, labels).model_inputs()):
+        want = model(**batch).logits
+        explained = torch._dynamo.explain(model)(**batch)
+        reasons = " ".join(str(b.reason) for b in explained.break_reasons)
+        assert "is_packed" not in reasons and "Tensor.item" not in reasons, reasons
+        got = torch.compile(model, backend="eager", dynamic=False)(**batch).logits
+        assert got.shape == want.shape and max_diff(got, want) < 1e-5
+        torch._dynamo.reset()
+    assert attention.is_packed(padded(ids, types, labels)["attention_mask"]) is False  # eager still looks

@@ -76,9 +76,17 @@ def test_fit_returns_the_best_weights_not_the_last(no_dropout, reviews, tmp_path
         assert all(torch.equal(best[k], weights[4][k]) for k in best)
 
 
-@pytest.mark.parametrize("native_bf16", [True, False])
-def test_auto_precision_is_bf16_only_on_a_cpu_with_native_bf16(no_dropout, reviews, monkeypatch, native_bf16):
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native_bf16)
+@pytest.mark.parametrize("flags, onednn, native_bf16", [
+    ({"avx512f", "avx512_bf16"}, True, True),
+    ({"avx512f", "amx_bf16"}, True, True),
+    ({"avx512f", "avx2"}, True, False),  # oneDNN says yes on plain AVX-512, where bf16 is emulated
+    (set(), True, True),  # no /proc/cpuinfo (macOS, Windows): oneDNN's check decides
+    (set(), False, False),
+])
+def test_auto_precision_is_bf16_only_on_a_cpu_with_native_bf16(no_dropout, reviews, monkeypatch, flags, onednn,
+                                                                native_bf16):
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: onednn)
+    monkeypatch.setattr("bertlab.train.precision.cpu_flags", lambda: flags)
     cpu = torch.device("cpu")
     expected = "bf16" if native_bf16 else "fp32"
     assert resolve_precision("auto", cpu) == expected

@@ -13,8 +13,11 @@ first, compiling step is reported apart as `first_step_s`). Three workloads: `fu
 long-tailed mix of lengths up to max_length, shaped like real sentence-classification
 data), so that nothing is tuned to the bundled set alone. Sizes: the bundled `minilm`
 and `bert-base` (its shape, random weights: speed does not depend on the values). The
-first step of each loop is left out of the timing. Results go to a JSON file (machine,
-date, command, figures) that notebook 11 shows.
+first step of each loop is left out of the timing. With ``--repeats N`` every loop runs N
+times, the repeats interleaved (all loops once, then all again) so that a slow minute on a
+shared machine falls on every loop alike; each row is the run with the median samples/s and
+keeps every run's figure. Results go to a JSON file (machine, date, command, figures) that
+notebook 11 shows.
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ SIZES = {
     # bert-base's shape with random weights: speed does not depend on the values
     "bert-base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
 }
+# the committed results of this checkout (benchmarks/*.json), which notebook 11 reads
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 LOOPS = {"naive": "naive", "trainer": "HF Trainer", "padded": "fit, padded", "packed": "fit, packed",
          "packed+compile": "fit, packed+compile"}
 FIT_LOOPS = {"padded": dict(bucketing=True), "packed": dict(packing=True, bucketing=False),
@@ -205,6 +210,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sizes", "--size", dest="sizes", default="minilm",
                         help="comma-separated: minilm (the bundled model), bert-base (its shape, random weights), tiny")
     parser.add_argument("--steps", type=int, default=5, help="timed optimizer steps per loop (after one untimed)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="run every loop this many times (interleaved) and report the median run")
     parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=32)
     parser.add_argument("--max-length", "--max_length", dest="max_length", type=int, default=128)
     parser.add_argument("--precision", choices=PRECISIONS, default="auto")
@@ -212,6 +219,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loops", default=",".join(LOOPS), help=f"which of {', '.join(LOOPS)} to time")
     parser.add_argument("--device", choices=env.DEVICES, default="auto")
     parser.add_argument("--out", default="", help="write the results as JSON here (e.g. benchmarks/cpu-NAME.json)")
+
+
+def median_row(size: str, workload: str, loop: str, runs: list[dict[str, Any]], peak: float | None) -> dict[str, Any]:
+    """The row of one loop: the figures of its run with the median samples/s (of an even
+    count, the faster middle one), and every run's samples/s."""
+    m = sorted(runs, key=lambda r: r["train_samples_per_s"])[len(runs) // 2]
+    # one peak for every loop: MFU is the fraction of what this hardware can do
+    mfu = m["tflops_per_s"] * 1e12 / peak if peak else None
+    return {"size": size, "workload": workload, "loop": loop,
+            "samples_per_s": m["train_samples_per_s"], "tokens_per_s": m["tokens_per_s"],
+            "mfu": mfu, "peak_memory_gb": m["peak_memory_gb"], "first_step_s": m.get("first_step_s"),
+            "samples_per_s_runs": [r["train_samples_per_s"] for r in runs]}
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
@@ -251,6 +270,9 @@ def main(args: argparse.Namespace) -> int:
     if not isinstance(args.steps, int) or args.steps < 1:  # 0 timed steps would time nothing and print ratios of it
         raise params.ParameterError(f"bench --steps must be at least 1, not {args.steps}: it counts the timed steps "
                                     "of each loop; give --steps 5 (the default) or more.")
+    if not isinstance(args.repeats, int) or args.repeats < 1:
+        raise params.ParameterError(f"bench --repeats must be at least 1, not {args.repeats}: it counts the runs of "
+                                    "each loop, whose median is reported; give --repeats 3 for a median of three.")
     device = env.pick_device(args.device)  # the run's one device; passed down from here
     where = machine(device)
     sizes, loops = choices("sizes", args.sizes, SIZES), choices("loops", args.loops, LOOPS)
@@ -260,7 +282,7 @@ def main(args: argparse.Namespace) -> int:
         allow_tf32(device)  # as `fit` does, before the peak is read: every loop runs (and is divided by) TF32
     peak, peak_label = throughput.peak_flops(device, precision)
     print(f"sizes: {', '.join(sizes)}, device: {device.type}, precision of trainer and fit: {precision}, "
-          f"batch {args.batch_size}, {args.steps} timed steps per loop")
+          f"batch {args.batch_size}, {args.steps} timed steps per loop, {args.repeats} run(s) of each loop")
     print(f"FLOPs: {throughput.FORMULA}")
     print(f"peak:  {peak_label}; MFU = model FLOPs per second / this peak, for every loop")
     source = load_text_dataset("reviews")
@@ -273,15 +295,14 @@ def main(args: argparse.Namespace) -> int:
             tokenizer = hub.load_tokenizer(model_name)
             for workload in workloads:
                 data = workload_data(workload, source, tokenizer, args.max_length, args.batch_size * (args.steps + 1))
+                runs: dict[str, list[dict[str, Any]]] = {loop: [] for loop in loops}
+                for repeat in range(args.repeats):  # interleaved: a noisy minute hits every loop alike
+                    for loop in loops:
+                        of = f" (run {repeat + 1} of {args.repeats})" if args.repeats > 1 else ""
+                        print(f"timing {size} {workload} {LOOPS[loop]}{of} ...", flush=True)
+                        runs[loop].append(run_one(loop, model_name, data, cfg, device, args.steps))
                 for loop in loops:
-                    print(f"timing {size} {workload} {LOOPS[loop]} ...", flush=True)
-                    m = run_one(loop, model_name, data, cfg, device, args.steps)
-                    # one peak for every loop: MFU is the fraction of what this hardware can do
-                    mfu = m["tflops_per_s"] * 1e12 / peak if peak else None
-                    rows.append({"size": size, "workload": workload, "loop": loop,
-                                 "samples_per_s": m["train_samples_per_s"], "tokens_per_s": m["tokens_per_s"],
-                                 "mfu": mfu, "peak_memory_gb": m["peak_memory_gb"],
-                                 "first_step_s": m.get("first_step_s")})
+                    rows.append(median_row(size, workload, loop, runs[loop], peak))
     print()
     print_table(rows)
     found = ratios(rows)
@@ -293,7 +314,7 @@ def main(args: argparse.Namespace) -> int:
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "command": "python -m bertlab bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:]),
             "sizes": sizes, "batch_size": args.batch_size, "max_length": args.max_length,
-            "steps": args.steps, "precision": precision, "loops": LOOPS,
+            "steps": args.steps, "repeats": args.repeats, "precision": precision, "loops": LOOPS,
             "flops_formula": throughput.FORMULA, "peak": peak_label, "peak_flops": peak,
             "results": rows, "ratios": found,
         }

@@ -22,7 +22,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 IMPLEMENTATIONS = ("bertlab", "transformers")  # which classifier class `setup` builds
 # Settings that change where the run's files go or how often it is looked at, never the
 # weights it trains: a resumed run may change these and nothing else.
-FREE_ON_RESUME = ("output_dir", "resume", "overwrite", "eval_every", "max_eval_examples", "device")
+FREE_ON_RESUME = ("output_dir", "resume", "overwrite", "eval_every", "max_eval_examples", "device", "time_budget_s")
 
 # One line of help per field: `python -m bertlab finetune --help` prints these.
 HELP = {
@@ -51,6 +51,7 @@ HELP = {
     "max_train_examples": "use only the first N training examples (0 = all)",
     "max_eval_examples": "evaluate on only the first N examples of each split (0 = all)",
     "max_steps": "stop after N optimizer steps (0 = num_epochs full passes)",
+    "time_budget_s": "seconds the whole run may take, evaluations included: fit plans its steps to end in time (0 = no limit)",
 }
 
 
@@ -83,6 +84,7 @@ class TrainConfig:
     max_train_examples: int = 0
     max_eval_examples: int = 0
     max_steps: int = 0
+    time_budget_s: float = 0.0
 
     def validate(self) -> TrainConfig:
         """Check every field; raise `ParameterError` with one sentence for a bad value."""
@@ -115,6 +117,7 @@ class TrainConfig:
         params.integer("max_train_examples", self.max_train_examples, minimum=0)
         params.integer("max_eval_examples", self.max_eval_examples, minimum=0)
         params.integer("max_steps", self.max_steps, minimum=0)
+        params.number("time_budget_s", self.time_budget_s, minimum=0.0)
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ A few hooks (`Hooks`) let a notebook or a test look in without an event framewor
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from tqdm.auto import tqdm
 from bertlab import env
 from bertlab.data import Collator
 from bertlab.errors import ParameterError
-from bertlab.train import checkpoint
+from bertlab.train import budget, checkpoint
 from bertlab.train.batching import BucketBatchSampler, split, token_lengths
 from bertlab.train.config import TrainConfig
 from bertlab.train.evaluation import evaluate, final_metrics
@@ -52,6 +53,7 @@ class TrainState:
     best_score: float | None = None
     best_step: int = 0
     evaluated_step: int = -1  # the last step scored (and checkpointed); -1: none yet
+    planned_steps: int = 0  # the steps a time budget planned (0: no budget, the configured steps)
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -101,6 +103,7 @@ class Trainer:
         )
         per_epoch = len(self.sampler)
         self.total_steps = min(cfg.max_steps or per_epoch * cfg.num_epochs, per_epoch * cfg.num_epochs)
+        self.wanted_steps = self.total_steps  # what the settings ask for; a time budget may plan fewer
         self.collate = Collator(tokenizer, max_length=cfg.max_length)
         if cfg.packing:
             epochs = range(-(-self.total_steps // per_epoch))
@@ -113,7 +116,11 @@ class Trainer:
         if saved is not None:
             checkpoint.load(self.out / "last", self.model, self.optimizer, self.scheduler, self.scaler)
             self.state = TrainState(**saved["state"])
+            self.total_steps = self.state.planned_steps or self.total_steps  # the schedule follows the saved plan
             print(f"resumed from step {self.state.global_step} (epoch {self.state.epoch})")
+        self.budget = budget.Budget(cfg.time_budget_s) if cfg.time_budget_s else None
+        if self.budget and self.world_size > 1:
+            raise ParameterError("time_budget_s plans one process's steps; under torchrun give max_steps instead.")
         self.step_model: Any = self.model
         if self.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -148,8 +155,9 @@ class Trainer:
                           before_forward=(lambda batch: hook(self.state, batch)) if hook else None)
         return loss, lengths
 
-    def step(self, examples: list[Any]) -> tuple[torch.Tensor, list[int]]:
-        """One optimizer step; on CUDA out-of-memory, halve the micro-batch and try again."""
+    def step(self, examples: list[Any], timing: bool = False) -> tuple[torch.Tensor, list[int]]:
+        """One optimizer step; on CUDA out-of-memory, halve the micro-batch and try again.
+        `timing`: a step of the budget's warm-up, which leaves the schedule where it is."""
         while True:
             try:
                 loss, lengths = self.accumulate(examples)
@@ -167,8 +175,8 @@ class Trainer:
                 f"out of memory with micro-batches of {old}: halving them to "
                 f"{self.state.micro_batch_size} and accumulating {accum} per step instead"
             )
-        self.updating = True
-        update(self.model, self.optimizer, self.scheduler, self.scaler, self.cfg.max_grad_norm)
+        self.updating = not timing
+        update(self.model, self.optimizer, None if timing else self.scheduler, self.scaler, self.cfg.max_grad_norm)
         return loss, lengths
 
     # -- evaluation and checkpoints ------------------------------------------------------
@@ -187,6 +195,7 @@ class Trainer:
         """Score the validation split, keep the best weights, write the `last` checkpoint."""
         self.state.evaluated_step = self.state.global_step
         self.meter.stop()  # evaluation and checkpoints are not training time
+        start = time.perf_counter()
         self._flush_losses()
         if self.data.validation:
             score = self.score_split(self.data.validation)["accuracy"]
@@ -201,6 +210,8 @@ class Trainer:
             if self.hooks.after_eval:
                 self.hooks.after_eval(self.state, {"validation_accuracy": score})
         self.save_last()
+        if self.budget:
+            self.budget.add_evaluation(time.perf_counter() - start, budget.eval_sizes(self, 0)[1])
         if self.steps_run:
             self.meter.start()
 
@@ -227,6 +238,8 @@ class Trainer:
         cfg, state = self.cfg, self.state
         self.bar = tqdm(total=self.total_steps, initial=state.global_step, disable=not self.progress or self.rank > 0)
         try:
+            if self.budget:
+                budget.warm_up(self)
             while state.epoch < cfg.num_epochs and state.global_step < self.total_steps:
                 self.sampler.set_epoch(state.epoch)
                 for indices in list(self.sampler)[state.step_in_epoch :]:
@@ -252,6 +265,9 @@ class Trainer:
         best = (state.best_score, state.best_step) if state.best_score is not None else None
         metrics = final_metrics(self.model, self.tokenizer, self.data, cfg, self.device, self.precision, self.meter,
                                 state.global_step, state.micro_batch_size, best, self.world_size)
+        if self.budget:
+            metrics.update(time_budget_s=self.budget.seconds, planned_steps=self.total_steps,
+                           wanted_steps=self.wanted_steps, replans=self.budget.replans, fit_s=self.budget.spent())
         return FitResult(self.model, self.tokenizer, state.history, metrics, cfg)
 
     def interrupted(self) -> checkpoint.Interrupted:
@@ -267,6 +283,7 @@ class Trainer:
         state, first = self.state, self.steps_run == 0
         if first:
             self.meter.start()
+        start = time.perf_counter()
         loss, lengths = self.step([self.train[i] for i in indices])
         self.steps_run += 1
         state.global_step += 1
@@ -282,6 +299,9 @@ class Trainer:
         self.bar.update(1)
         if self.hooks.after_step:
             self.hooks.after_step(state)
+        if self.budget:
+            self.budget.add_step(time.perf_counter() - start)
+            budget.follow(self)
         if self.cfg.eval_every and state.global_step % self.cfg.eval_every == 0:
             self.evaluate_and_save()
 

@@ -6,7 +6,8 @@ weights as `accumulate` then `update`. The rules here (and the parameter groups 
 the benchmark all take their learning rate from `make_schedule`.
 
 - **Schedule**: linear warmup from 0, then linear decay to 0 at the last step
-  (`bertlab.optim.schedule`, derived in notebook 03 and tested against transformers).
+  (`bertlab.optim.warmup_linear`, derived in notebook 03 and tested against transformers),
+  which a time budget may re-plan to end sooner or later (`LinearSchedule.replan`).
 - **Accumulation**: a step's examples may come in several micro-batches; each adds the
   *sum* of its losses divided by the step's number of examples, so the step's loss and
   gradient are the mean over all its examples however they were split.
@@ -22,14 +23,50 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.optim.lr_scheduler import LambdaLR
 
-from bertlab.optim import schedule
+from bertlab.errors import ParameterError
 from bertlab.train.precision import autocast
 
 
-def make_schedule(optimizer: torch.optim.Optimizer, warmup_ratio: float, total_steps: int) -> Any:
-    """Linear warmup over round(warmup_ratio x total_steps) steps, then linear decay to 0."""
-    return schedule(optimizer, "linear", round(warmup_ratio * total_steps), total_steps)
+class LinearSchedule:
+    """The multiplier of warmup then linear decay, which a time budget may re-plan mid-run.
+
+    Until `replan` it is `bertlab.optim.warmup_linear`: 0 -> 1 over `warmup_steps`, then a
+    straight line to 0 at `total_steps`. `replan(step, total_steps)` moves the end: from
+    `step` on, the rate falls in a straight line from where it is to 0 at the new end, so it
+    never jumps (inside the warmup, the ramp keeps its length when the new end lies beyond it). A
+    callable object, not a lambda, so that the scheduler's `state_dict` saves the plan and a
+    resumed run follows it.
+    """
+
+    def __init__(self, warmup_ratio: float, total_steps: int):
+        self.warmup_ratio, self.total_steps = warmup_ratio, total_steps
+        self.warmup_steps = round(warmup_ratio * total_steps)
+        self.from_step, self.from_value = self.warmup_steps, 1.0  # the decay's straight line starts here
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return step / self.warmup_steps
+        return self.from_value * max(0.0, self.total_steps - step) / max(1, self.total_steps - self.from_step)
+
+    def replan(self, step: int, total_steps: int) -> None:
+        """End the schedule at `total_steps` instead, continuing from `step` without a jump."""
+        if step == 0:  # nothing trained yet: the plain schedule of the new length
+            self.__init__(self.warmup_ratio, total_steps)
+            return
+        if not (step < self.warmup_steps < total_steps):  # else: the ramp goes on, only its end moves
+            self.from_value, self.from_step = self(step), step  # a straight line from here to 0
+            self.warmup_steps = min(self.warmup_steps, step)
+        self.total_steps = total_steps
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, warmup_ratio: float, total_steps: int) -> LambdaLR:
+    """Linear warmup over round(warmup_ratio x total_steps) steps, then linear decay to 0
+    (`bertlab.optim.schedule`'s "linear", as a `LinearSchedule` that a budget can re-plan)."""
+    if not 0 <= warmup_ratio <= 1:
+        raise ParameterError(f"warmup_ratio must be between 0 and 1, not {warmup_ratio}.")
+    return LambdaLR(optimizer, LinearSchedule(warmup_ratio, total_steps))
 
 
 def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -82,5 +119,6 @@ def update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: 
         torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
     scaler.step(optimizer)
     scaler.update()
-    scheduler.step()
+    if scheduler is not None:  # None: a timing step of the time budget (`bertlab.train.budget`)
+        scheduler.step()
     optimizer.zero_grad(set_to_none=True)
