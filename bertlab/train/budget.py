@@ -43,7 +43,7 @@ from bertlab.train.evaluation import evaluate
 
 MARGIN = 0.03  # of the budget, kept free: clock noise, a checkpoint slower than the last
 DRIFT = 0.10  # re-plan when the remaining steps' time and the time left differ by this much
-RECENT = 16  # steps whose mean gives the current speed
+RECENT = 64  # steps whose mean gives the current speed (bucketed batches of long and short sentences vary)
 
 
 @dataclass
@@ -175,6 +175,6 @@ def follow(run: Any) -> None:
         set_plan(run, done)
     elif budget.drifted(done, run.total_steps, *eval_sizes(run, run.total_steps)):
         total = plan(run)
-        if abs(total - run.total_steps) >= max(2, 0.05 * (run.total_steps - done)):
+        if abs(total - run.total_steps) >= max(2, 0.1 * (run.total_steps - done)):  # no re-plan for a step or two
             budget.replans += 1
             set_plan(run, total)
