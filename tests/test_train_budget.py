@@ -124,3 +124,22 @@ def test_a_budgeted_fit_on_your_own_glue_style_folder(tiny, tmp_path):
     assert seconds < 3.0 + 3.0, f"fit took {seconds:.1f} s on a budget of 3 s"
     assert 1 <= m["steps"] == m["planned_steps"] < m["wanted_steps"] == 6 * 2000 // 16
     assert 0.0 <= m[f"{data.eval_split}_accuracy"] <= 1.0
+
+
+def test_at_the_deadline_fit_stops_then_evaluates_and_checkpoints(tiny, reviews, tmp_path, capsys):
+    """One step that hangs for most of the budget: no plan survives it, so fit stops before the
+    next step, and still scores the test split and writes its resumable checkpoint."""
+    from bertlab.train import checkpoint
+
+    def hang_at_step_3(state, batch):
+        if state.global_step == 3:
+            time.sleep(3.5)
+
+    result, seconds = budgeted_fit(tiny, reviews, Hooks(before_forward=hang_at_step_3), time_budget_s=5.0,
+                                   output_dir=str(tmp_path / "run"))
+    m = result.metrics
+    assert "the deadline is near, so the run ends at step" in capsys.readouterr().out
+    assert m["steps"] == 4 and m["planned_steps"] == 4  # the hanging step finished; no step after it
+    assert seconds < 5.0 + 3.0 and "test_accuracy" in m
+    saved = checkpoint.read_state(tmp_path / "run" / "last")
+    assert saved["state"]["global_step"] == 4 and saved["state"]["evaluated_step"] == 4

@@ -96,9 +96,10 @@ class Budget:
         room = self.left() - MARGIN * self.seconds
         return abs(need - room) > DRIFT * max(room, 1e-9)
 
-    def must_stop(self) -> bool:
-        """True when not even one more step fits before the margin."""
-        return self.left() - MARGIN * self.seconds < self.step_s
+    def must_stop(self, examples_to_score: int) -> bool:
+        """True when not even one more step fits before the margin and the last scoring
+        (`examples_to_score`: the last evaluation's and the final scores' examples)."""
+        return self.left() - MARGIN * self.seconds - self.example_s * examples_to_score < self.step_s
 
     def report(self) -> str:
         return (f"time budget {self.seconds:.0f} s: {self.planned_steps} steps planned at {self.step_s:.3f} s each "
@@ -170,7 +171,8 @@ def follow(run: Any) -> None:
     budget, done = run.budget, run.state.global_step
     if done >= run.total_steps:
         return
-    if budget.must_stop():
+    _, per_eval, final = eval_sizes(run, done)
+    if budget.must_stop(per_eval + final):
         print(f"time budget: the deadline is near, so the run ends at step {done} of {run.total_steps}")
         set_plan(run, done)
     elif budget.drifted(done, run.total_steps, *eval_sizes(run, run.total_steps)):
