@@ -29,11 +29,23 @@ def test_longtail_lengths_have_a_long_tail():
     assert sum(n == 128 for n in lengths) < len(lengths) // 10
 
 
-def test_ratios_divide_each_fit_loop_by_the_baselines():
+def test_ratios_divide_each_fit_loop_by_the_baselines_and_packing_by_padding():
     rows = [{"size": "tiny", "workload": "short", "loop": loop, "samples_per_s": v}
-            for loop, v in (("naive", 10.0), ("trainer", 20.0), ("padded", 40.0), ("packed", 30.0))]
+            for loop, v in (("naive", 10.0), ("trainer", 20.0), ("padded", 40.0), ("packed", 30.0),
+                            ("packed+compile", 45.0))]
     assert bench.ratios(rows) == {"tiny short padded/naive": 4.0, "tiny short padded/trainer": 2.0,
-                                  "tiny short packed/naive": 3.0, "tiny short packed/trainer": 1.5}
+                                  "tiny short packed/naive": 3.0, "tiny short packed/trainer": 1.5,
+                                  "tiny short packed+compile/naive": 4.5, "tiny short packed+compile/trainer": 2.25,
+                                  "tiny short packed/padded": 0.75, "tiny short packed+compile/packed": 1.5}
+
+
+def test_a_loaded_machine_is_named_in_a_warning(monkeypatch, capsys):
+    monkeypatch.setattr(bench.os, "getloadavg", lambda: (3.2, 1.0, 1.0))
+    assert bench.load_average("start") == {"load_average_at_start": 3.2}
+    assert "WARNING: the load average at the start is 3.2" in capsys.readouterr().out
+    monkeypatch.setattr(bench.os, "getloadavg", lambda: (0.4, 1.0, 1.0))
+    bench.load_average("end")
+    assert "WARNING" not in capsys.readouterr().out
 
 
 def run_bench(tmp_path, *extra):

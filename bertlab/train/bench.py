@@ -192,8 +192,15 @@ def run_one(
 
 
 def load_average(when: str) -> dict[str, float]:
-    """{"load_average_at_<when>": 1-minute load} where the system reports one (not on Windows)."""
-    return {f"load_average_at_{when}": round(os.getloadavg()[0], 2)} if hasattr(os, "getloadavg") else {}
+    """{"load_average_at_<when>": 1-minute load} where the system reports one (not on Windows);
+    prints a warning when it is above `LOAD_WARNING`: the figures are then not an idle machine's."""
+    if not hasattr(os, "getloadavg"):
+        return {}
+    load = round(os.getloadavg()[0], 2)
+    if load > LOAD_WARNING:
+        print(f"WARNING: the load average at the {when} is {load} (above {LOAD_WARNING}): other programs are "
+              "running, so these figures are lower than this machine's; rerun with nothing else running.")
+    return {f"load_average_at_{when}": load}
 
 
 def machine(device: torch.device) -> dict[str, Any]:
@@ -243,16 +250,22 @@ def print_table(rows: list[dict[str, Any]]) -> None:
               f"{r['tokens_per_s']:>10.0f} {mfu:>8} {r['peak_memory_gb']:>8.2f} {first:>10}")
 
 
+# the comparisons notebook 11 and the README read: each `fit` loop against the two baselines,
+# packing against padding, and compiling against not compiling
+PAIRS = [(ours, other) for ours in FIT_LOOPS for other in ("naive", "trainer")] + [
+    ("packed", "padded"), ("packed+compile", "packed")]
+LOAD_WARNING = 1.5  # a 1-minute load above this on 2 cores: other programs share the machine
+
+
 def ratios(rows: list[dict[str, Any]]) -> dict[str, float]:
-    """samples/s of each `fit` loop over the naive loop's and the Trainer's, per size and workload:
-    keys like "minilm short packed/trainer"."""
+    """samples/s of one loop over another's (`PAIRS`), per size and workload: keys like
+    "minilm short packed/trainer" or "minilm longtail packed/padded"."""
     by = {(r["size"], r["workload"], r["loop"]): r["samples_per_s"] for r in rows}
     out = {}
     for size, workload in dict.fromkeys((r["size"], r["workload"]) for r in rows):
-        for ours in FIT_LOOPS:
-            for other in ("naive", "trainer"):
-                if by.get((size, workload, ours)) and by.get((size, workload, other)):
-                    out[f"{size} {workload} {ours}/{other}"] = by[(size, workload, ours)] / by[(size, workload, other)]
+        for ours, other in PAIRS:
+            if by.get((size, workload, ours)) and by.get((size, workload, other)):
+                out[f"{size} {workload} {ours}/{other}"] = by[(size, workload, ours)] / by[(size, workload, other)]
     return out
 
 
