@@ -65,7 +65,8 @@ def test_bench_times_every_loop_and_workload_and_writes_json(tmp_path, capsys):
     assert {"machine", "date", "command", "results", "ratios", "flops_formula", "peak", "loops"} <= set(record)
     assert {(r["workload"], r["loop"]) for r in record["results"]} == {
         (w, loop) for w in bench.WORKLOADS for loop in ("naive", "trainer", "padded", "packed")}
-    assert record["machine"]["cpu"] and len(record["ratios"]) == 3 * 4
+    assert record["machine"]["cpu"] and len(record["ratios"]) == 3 * 5  # 2 loops x 2 baselines, packed/padded
+    assert record["attn_implementation"] == "sdpa" and "tiny short packed/padded" in record["ratios"]
     assert all(r["samples_per_s"] > 0 and r["tokens_per_s"] > 0 for r in record["results"])
 
 

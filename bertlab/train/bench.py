@@ -42,7 +42,7 @@ from bertlab import env, hub, params
 from bertlab.data import Example, TextDataset, load_text_dataset
 from bertlab.results import write_json_atomic
 from bertlab.train import throughput
-from bertlab.train.config import PRECISIONS, TrainConfig
+from bertlab.train.config import ATTENTION, PRECISIONS, TrainConfig
 from bertlab.train.loop import fit
 from bertlab.train.naive import naive_fit
 from bertlab.train.optimizer import make_optimizer
@@ -222,6 +222,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=32)
     parser.add_argument("--max-length", "--max_length", dest="max_length", type=int, default=128)
     parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+    parser.add_argument("--attn-implementation", "--attn_implementation", dest="attn_implementation",
+                        choices=ATTENTION, default="sdpa",
+                        help="attention of the course's BERT in the naive and fit loops (varlen: packed batches on CUDA)")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="full, short and/or longtail")
     parser.add_argument("--loops", default=",".join(LOOPS), help=f"which of {', '.join(LOOPS)} to time")
     parser.add_argument("--device", choices=env.DEVICES, default="auto")
@@ -304,7 +307,8 @@ def main(args: argparse.Namespace) -> int:
         for size in sizes:
             model_name = "minilm" if size == "minilm" else save_random_model(Path(tmp) / size, size)
             cfg = TrainConfig(model=model_name, max_length=args.max_length, batch_size=args.batch_size,
-                              precision=args.precision, device=args.device).validate()
+                              precision=args.precision, device=args.device,
+                              attn_implementation=args.attn_implementation).validate()
             tokenizer = hub.load_tokenizer(model_name)
             for workload in workloads:
                 data = workload_data(workload, source, tokenizer, args.max_length, args.batch_size * (args.steps + 1))
@@ -327,7 +331,8 @@ def main(args: argparse.Namespace) -> int:
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "command": "python -m bertlab bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else sys.argv[1:]),
             "sizes": sizes, "batch_size": args.batch_size, "max_length": args.max_length,
-            "steps": args.steps, "repeats": args.repeats, "precision": precision, "loops": LOOPS,
+            "steps": args.steps, "repeats": args.repeats, "precision": precision,
+            "attn_implementation": args.attn_implementation, "loops": LOOPS,
             "flops_formula": throughput.FORMULA, "peak": peak_label, "peak_flops": peak,
             "results": rows, "ratios": found,
         }

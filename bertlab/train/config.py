@@ -20,6 +20,7 @@ from bertlab.errors import ParameterError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 IMPLEMENTATIONS = ("bertlab", "transformers")  # which classifier class `setup` builds
+ATTENTION = ("sdpa", "eager", "varlen")  # the attention kernels of the course's BERT (bertlab.attention)
 # Settings that change where the run's files go or how often it is looked at, never the
 # weights it trains: a resumed run may change these and nothing else.
 FREE_ON_RESUME = ("output_dir", "resume", "overwrite", "eval_every", "max_eval_examples", "device", "time_budget_s")
@@ -28,6 +29,8 @@ FREE_ON_RESUME = ("output_dir", "resume", "overwrite", "eval_every", "max_eval_e
 HELP = {
     "model": 'model name: "minilm" (bundled), a local model folder, or a Hugging Face name',
     "implementation": "which classifier: bertlab (the from-scratch BERT of notebook 08) or transformers",
+    "attn_implementation": "attention kernel: sdpa, eager, or varlen (packed batches on CUDA, no T x T mask; "
+                           "elsewhere sdpa with the block mask, said once)",
     "dataset": 'data source: "reviews" (bundled), a local folder or file, or "hf:nyu-mll/glue:sst2"',
     "max_length": "longest sequence in tokens; longer texts are truncated",
     "batch_size": "examples per micro-batch on each process",
@@ -61,6 +64,7 @@ class TrainConfig:
 
     model: str = "minilm"
     implementation: str = "bertlab"
+    attn_implementation: str = "sdpa"
     dataset: str = "reviews"
     max_length: int = 128
     batch_size: int = 32
@@ -90,6 +94,10 @@ class TrainConfig:
         """Check every field; raise `ParameterError` with one sentence for a bad value."""
         params.text("model", self.model, allow_empty=False)
         params.choice("implementation", self.implementation, IMPLEMENTATIONS)
+        params.choice("attn_implementation", self.attn_implementation, ATTENTION)
+        if self.attn_implementation == "varlen" and self.implementation != "bertlab":
+            raise ParameterError("attn_implementation='varlen' needs implementation='bertlab': transformers' classifiers "
+                                 "have no packed path for sentence classification; use sdpa, or the course's own BERT.")
         params.text("dataset", self.dataset, allow_empty=False)
         params.integer("max_length", self.max_length, minimum=8, maximum=8192)
         params.integer("batch_size", self.batch_size, minimum=1)

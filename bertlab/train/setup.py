@@ -33,10 +33,11 @@ def build_model(cfg: TrainConfig, num_labels: int) -> Any:
     drawn from `cfg.seed`; on the CPU, in training mode."""
     env.seed_everything(cfg.seed)  # the new head's weights
     if cfg.implementation == "transformers":
-        model = hub.load_classifier(cfg.model, num_labels=num_labels, attn_implementation="sdpa")
+        model = hub.load_classifier(cfg.model, num_labels=num_labels, attn_implementation=cfg.attn_implementation)
     else:
         with hub.quiet():  # its "new weights: classifier" line: a new head is what fine-tuning wants
-            model = BertForSequenceClassification.from_pretrained(cfg.model, num_labels=num_labels)
+            model = BertForSequenceClassification.from_pretrained(cfg.model, num_labels=num_labels,
+                                                                  attn_implementation=cfg.attn_implementation)
     return model.train()
 
 
