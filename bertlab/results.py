@@ -4,6 +4,10 @@ A notebook starts a record through `bertlab.env.start` in its second cell and ca
 headline number. When the notebook's `metrics_path` parameter is set, the JSON is rewritten
 there atomically (write a temporary file, then rename) after every record, so an interrupted
 run still leaves a valid file. Shape: a flat ``{name: number}`` plus ``"_meta"``.
+
+Every command that writes a file checks it first with `check_output`: an existing file is
+replaced only when it carries the command's own marker (``"_meta"`` here), or with
+``--overwrite``; a notebook and the course's own files never.
 """
 
 from __future__ import annotations
@@ -14,12 +18,17 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bertlab.errors import ParameterError
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+# the checkout's own files, which no command writes over, not even with --overwrite
+_REPO = Path(__file__).resolve().parent.parent
+OWN_FOLDERS = tuple(_REPO / name for name in ("bertlab", "tests", "notebooks", "data"))
 
 _metrics: dict[str, float] = {}
 _meta: dict[str, Any] = {}
@@ -97,3 +106,49 @@ def load(path: str | os.PathLike) -> dict[str, Any]:
     """Read a metrics JSON written by `record`."""
     with open(path) as f:
         return json.load(f)
+
+
+def has_keys(*keys: str) -> Callable[[Path], bool]:
+    """A marker test for `check_output`: the file is a JSON object with every one of `keys`
+    (``has_keys("_meta")`` for a metrics JSON)."""
+    def marked(path: Path) -> bool:
+        try:
+            found = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(found, dict) and all(k in found for k in keys)
+    return marked
+
+
+def check_output(path: str | os.PathLike, label: str, ours: Callable[[Path], bool],
+                 overwrite: bool | None = None, example: str = "metrics.json") -> Path:
+    """Check one file a command will write, before it does any work; return it resolved.
+
+    `label` names it as the user gave it (``"--out README.md"``). A file that does not exist
+    yet, or for which `ours(path)` finds the command's own marker, may be written. Refused in
+    one sentence: a folder, a path inside a file, a notebook or one of the checkout's own files
+    (`OWN_FOLDERS`), and any other existing file unless `overwrite` (None: the command has no
+    --overwrite flag).
+    """
+    target = Path(path).expanduser().resolve()
+    if target.is_dir():
+        raise ParameterError(f"{label} is a folder; give a file name, such as {Path(path) / example}.")
+    blocker = next((p for p in target.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise ParameterError(f"{label} lies inside {blocker}, which is a file, not a folder; give a path in a folder.")
+    if not target.exists():
+        return target
+    if any(target.is_relative_to(folder) for folder in OWN_FOLDERS):
+        raise ParameterError(f"{label} is one of the course's own files, which no command writes over; "
+                             "give another path.")
+    if ours(target):
+        return target
+    if target.suffix == ".ipynb":
+        raise ParameterError(f"{label} is a notebook this command did not write, which it never replaces"
+                             + (", not even with --overwrite" if overwrite is not None else "")
+                             + "; give another path.")
+    if not overwrite:
+        how = "move that file away first" if overwrite is None else "pass --overwrite to replace it"
+        raise ParameterError(f"{label} already exists and was not written by this command; "
+                             f"give another path, or {how}.")
+    return target

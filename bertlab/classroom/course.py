@@ -4,6 +4,8 @@ This is what ``make course`` runs. Each notebook is executed with papermill into
 ``runs/course/`` (its metrics JSON beside it), in the chosen profile (``auto``: ``laptop``
 on a CPU); a failure is recorded and the course goes on. At the end: a table of notebook,
 profile, seconds, headline metrics and pass/fail, and an HTML report for a browser.
+``--out`` is a folder; before the first notebook runs, every file the course will write
+there is checked: one a course run did not write is refused (`check_out`).
 """
 
 from __future__ import annotations
@@ -48,9 +50,51 @@ def selected(only: str) -> list[Path]:
     return [p for p in every if p.name[:2] in wanted]
 
 
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _is_summary(path: Path) -> bool:
+    """summary.json of a course run: a list of rows, each with "notebook" and "ok"."""
+    rows = _read_json(path)
+    return isinstance(rows, list) and all(isinstance(r, dict) and {"notebook", "ok"} <= r.keys() for r in rows)
+
+
+def _is_report(path: Path) -> bool:
+    """report.html of a course run: the page `report.write_course_report` writes, by its title."""
+    try:
+        return "<title>bertlab course run</title>" in path.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return False
+
+
+def _is_executed(path: Path) -> bool:
+    """A notebook that papermill executed (papermill's metadata), not a notebook someone wrote."""
+    nb = _read_json(path)
+    return isinstance(nb, dict) and "papermill" in (nb.get("metadata") or {})
+
+
+def check_out(out: Path, paths: list[Path]) -> None:
+    """Refuse, before any notebook runs, an --out that is a file, or that holds a file this
+    command would write (summary.json, report.html, NAME/NAME.ipynb, NAME/metrics.json) which
+    no course run wrote."""
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"--out {out} is a file; give a folder for the course's runs, such as runs/course "
+                             "(it is created if it does not exist).")
+    files = [(out / "summary.json", _is_summary), (out / "report.html", _is_report)]
+    for path in paths:
+        files += [(out / path.stem / path.name, _is_executed), (out / path.stem / "metrics.json", results.has_keys("_meta"))]
+    for file, ours in files:
+        results.check_output(file, f"--out {out}: its file {file.relative_to(out)}", ours, example=file.name)
+
+
 def main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     paths = selected(args.only)
+    check_out(out, paths)
     rows = []
     for path in paths:
         print(f"running {path.name} ...", flush=True)

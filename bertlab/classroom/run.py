@@ -6,8 +6,10 @@ Every name is checked against the notebook's `parameters` cell (a typo lists the
 names) and every value is cast to the annotated type (a wrong type is an error). The
 executed copy and the metrics JSON go under ``runs/`` unless the user gives `metrics_path`,
 which is resolved against the user's working directory. ``--out FILE.ipynb`` never writes
-into notebooks/ and replaces an existing file only with ``--overwrite``; a failed cell is
-reported in one line (a bare ``assert`` of the notebook is quoted).
+into notebooks/ and replaces an existing file only with ``--overwrite``; `metrics_path`
+replaces an earlier metrics JSON, but any other file only with ``--overwrite`` and never a
+notebook (`bertlab.results.check_output`). Both are checked before the kernel starts. A
+failed cell is reported in one line (a bare ``assert`` of the notebook is quoted).
 
 ``refresh NOTEBOOK ...`` re-executes notebooks in place for committing: each runs from a
 fresh kernel in the profile that ``auto`` picks on this machine (``laptop`` on a CPU unless
@@ -24,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bertlab import results
 from bertlab.classroom import notebooks
 from bertlab.errors import BertlabError, ParameterError
 
@@ -34,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar=("NAME", "VALUE"), help="set a parameter (repeatable)")
     parser.add_argument("--out", default="", help="where to write the executed notebook "
                         "(default runs/NAME/NAME.ipynb, replaced by the next run)")
-    parser.add_argument("--overwrite", action="store_true", help="replace the file that --out names if it exists")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing file that --out or -p metrics_path names")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
 
 
@@ -84,9 +88,13 @@ def run(notebook: str, given: dict[str, str], out: str = "", timeout: int = 1800
     output = check_out(out, path, overwrite) if out else None
     run_dir = run_dir or notebooks.RUNS / path.stem
     if "metrics_path" in params and params["metrics_path"]:
+        label = f"-p metrics_path {params['metrics_path']}"
         params["metrics_path"] = str(Path(os.getcwd(), params["metrics_path"]).resolve())
     elif "metrics_path" in notebooks.parameters(path):
+        label = f"the metrics file {notebooks.display_path(run_dir / 'metrics.json')}"
         params["metrics_path"] = str((run_dir / "metrics.json").resolve())
+    if params.get("metrics_path"):  # the kernel writes it: check it before the kernel starts
+        results.check_output(params["metrics_path"], label, results.has_keys("_meta"), overwrite)
     output = output or (run_dir / path.name).resolve()
     t0 = time.perf_counter()
     error = ""

@@ -8,13 +8,15 @@ points at a time, each kernel with the CPU threads divided between them. At the 
 seeds), and a self-contained ``report.html``. Rerunning with the same arguments skips the
 points that already finished, so an interrupted sweep picks up where it stopped; a sweep
 under the same ``--name`` with another notebook, grid or fixed ``-p`` values is refused
-(``sweep.json`` records them) unless ``--overwrite`` replaces it.
+(``sweep.json`` records them) unless ``--overwrite`` replaces it. A ``--metric`` that the
+first finished point did not record stops the sweep there, naming the metrics it did record.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import io
 import itertools
 import json
@@ -73,9 +75,21 @@ def parse_grid(items: list[str]) -> dict[str, list[str]]:
     return grid
 
 
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+
+
 def point_name(point: dict[str, str]) -> str:
-    """A folder name for one grid point, such as ``lr=3e-05_seed=1``."""
-    return "_".join(f"{k}={re.sub(r'[^A-Za-z0-9.+-]', '-', v)}" for k, v in point.items())
+    """A folder name for one grid point, such as ``lr=3e-05_seed=1``. A value with other
+    characters than letters, digits and . + - (or over 24 of them) is shown cleaned and cut,
+    then "~" and a hash of the whole value (``sentence=The-cat-sat-on-the-mat.~6d67a445``): two
+    values never share a folder, and no name grows past what a file system allows."""
+    parts = []
+    for k, v in point.items():
+        shown = re.sub(r"[^A-Za-z0-9.+-]", "-", v)[:24]
+        parts.append(f"{k}={shown}" if shown == v else f"{k}={shown}~{_short_hash(v)}")
+    name = "_".join(parts)
+    return name if len(name) <= 200 else f"{name[:180]}~{_short_hash(name)}"  # many parameters
 
 
 def check_arguments(path: Path, grid: dict[str, list[str]], fixed: dict[str, str]) -> dict[str, list[Any]]:
@@ -83,7 +97,10 @@ def check_arguments(path: Path, grid: dict[str, list[str]], fixed: dict[str, str
     declared = notebooks.parameters(path)
     if "metrics_path" not in declared:
         raise ParameterError(f"{path.name} has no metrics_path parameter, so a sweep cannot collect its metrics.")
-    for name in ("metrics_path", *fixed):
+    if "metrics_path" in grid:
+        raise ParameterError("metrics_path cannot be swept: the sweep sets it for each point "
+                             "(runs/<sweep>/<point>/metrics.json); drop it from --grid.")
+    for name in fixed:
         if name in grid:
             raise ParameterError(f"{name} is both swept (--grid) and fixed (-p); keep one.")
     if "metrics_path" in fixed:
@@ -162,9 +179,13 @@ def _run_all(path: Path, todo: list[tuple[int, dict, Path]], jobs: int, timeout:
                              initializer=_limit_threads, initargs=(threads,)) as pool:
         futures = {pool.submit(_run_point, str(path), given, str(point_dir), timeout):
                    (index, given, point_dir) for index, given, point_dir in todo}
-        for future in as_completed(futures):
-            index, given, point_dir = futures[future]
-            on_done(index, given, point_dir, future.result())
+        try:
+            for future in as_completed(futures):
+                index, given, point_dir = futures[future]
+                on_done(index, given, point_dir, future.result())
+        except BaseException:  # e.g. a --metric no point records: start no more points
+            pool.shutdown(cancel_futures=True)
+            raise
 
 
 def sweep(notebook: str, grid_items: list[str], fixed: dict[str, str] | None = None, jobs: int = 1,
@@ -184,8 +205,10 @@ def sweep(notebook: str, grid_items: list[str], fixed: dict[str, str] | None = N
     points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     rows: list[dict] = [{} for _ in points]
     todo = []
+    metric_unchecked = bool(metric)  # until a finished point shows the metrics the notebook records
 
     def record(index: int, given: dict, point_dir: Path, result: dict, skipped: bool = False) -> None:
+        nonlocal metric_unchecked
         point = points[index]
         values = dict(zip(grid, (typed[k][grid[k].index(v)] for k, v in point.items())))
         rows[index] = {"point": point_name(point), **values, "ok": result["ok"],
@@ -198,6 +221,13 @@ def sweep(notebook: str, grid_items: list[str], fixed: dict[str, str] | None = N
         state = "done earlier, skipped" if skipped else (
             f"ok in {result['seconds']} s" if result["ok"] else f"FAILED: {result['error']}")
         print(f"[{sum(bool(r) for r in rows)}/{len(points)}] {point_name(point)}: {state}", flush=True)
+        if metric_unchecked and result["ok"]:
+            recorded = ", ".join(_metrics(point_dir)) or "none"
+            if metric not in _metrics(point_dir):
+                raise ParameterError(f"--metric {metric} is not among the metrics that the first finished point "
+                                     f"({point_name(point)}) recorded: {recorded}; rerun with one of them as "
+                                     "--metric (the finished points are kept and skipped).")
+            metric_unchecked = False
 
     for index, point in enumerate(points):
         given = {**fixed, **point}
@@ -290,7 +320,7 @@ def comparison_figure(rows: list[dict], typed: dict[str, list[Any]], metric: str
         if numeric and min(values) > 0 and max(values) / min(values) >= 50:
             ax.set_xscale("log")
         if not numeric:
-            ax.set_xticks(range(len(values)), [report.fmt(v) for v in values])
+            ax.set_xticks(range(len(values)), [t if len(t) <= 24 else t[:23] + "…" for t in map(report.fmt, values)])
         ax.set_xlabel(p)
         ax.set_ylabel(metric)
         seeds = " (mean ± std over seeds)" if "seed" in typed and p != "seed" else ""

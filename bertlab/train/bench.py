@@ -40,7 +40,7 @@ import torch
 
 from bertlab import env, hub, params
 from bertlab.data import Example, TextDataset, load_text_dataset
-from bertlab.results import write_json_atomic
+from bertlab.results import check_output, has_keys, write_json_atomic
 from bertlab.train import throughput
 from bertlab.train.config import ATTENTION, PRECISIONS, TrainConfig
 from bertlab.train.loop import fit
@@ -229,6 +229,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loops", default=",".join(LOOPS), help=f"which of {', '.join(LOOPS)} to time")
     parser.add_argument("--device", choices=env.DEVICES, default="auto")
     parser.add_argument("--out", default="", help="write the results as JSON here (e.g. benchmarks/cpu-NAME.json)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an --out file that no benchmark wrote")
 
 
 def median_row(size: str, workload: str, loop: str, runs: list[dict[str, Any]], peak: float | None) -> dict[str, Any]:
@@ -289,6 +290,8 @@ def main(args: argparse.Namespace) -> int:
     if not isinstance(args.repeats, int) or args.repeats < 1:
         raise params.ParameterError(f"bench --repeats must be at least 1, not {args.repeats}: it counts the runs of "
                                     "each loop, whose median is reported; give --repeats 3 for a median of three.")
+    if args.out:  # an earlier benchmark's JSON (machine, results) is replaced; anything else only when asked
+        check_output(args.out, f"--out {args.out}", has_keys("machine", "results"), args.overwrite, "bench.json")
     device = env.pick_device(args.device)  # the run's one device; passed down from here
     where = machine(device)
     sizes, loops = choices("sizes", args.sizes, SIZES), choices("loops", args.loops, LOOPS)

@@ -8,8 +8,10 @@ settings). Under ``torchrun`` it trains on every process with DistributedDataPar
 
 The process group is set up from torchrun's environment variables (RANK, WORLD_SIZE,
 MASTER_ADDR, MASTER_PORT; NCCL on GPUs, gloo on CPUs); only rank 0 writes checkpoints and
-metrics. A bad --output-dir or --metrics-path is refused before any loading or training;
-Ctrl-C saves a checkpoint, prints the command that resumes it and exits with 130.
+metrics. A bad --output-dir or --metrics-path is refused before any loading or training
+(an existing --metrics-path file that is not an earlier metrics JSON only with --overwrite,
+a notebook never); Ctrl-C saves a checkpoint, prints the command that resumes it and exits
+with 130.
 """
 
 from __future__ import annotations
@@ -18,12 +20,10 @@ import argparse
 import os
 import shlex
 from dataclasses import MISSING, fields
-from pathlib import Path
 
 import torch
 
 from bertlab import env, results
-from bertlab.errors import ParameterError
 from bertlab.train import checkpoint
 from bertlab.train.config import HELP, IMPLEMENTATIONS, PRECISIONS, TrainConfig
 from bertlab.train.loop import fit
@@ -79,9 +79,8 @@ def check_paths(cfg: TrainConfig, metrics_path: str) -> None:
     """Refuse a bad --output-dir or --metrics-path in one sentence, before anything is loaded."""
     if cfg.output_dir:
         checkpoint.check_output_dir(cfg.output_dir, cfg.resume, cfg.overwrite)
-    if metrics_path and Path(metrics_path).is_dir():
-        raise ParameterError(f"--metrics-path {metrics_path} is a folder; give a file name for the metrics, "
-                             f"e.g. {Path(metrics_path) / 'metrics.json'}.")
+    if metrics_path:  # an earlier metrics JSON ("_meta") is replaced; any other file only with --overwrite
+        results.check_output(metrics_path, f"--metrics-path {metrics_path}", results.has_keys("_meta"), cfg.overwrite)
 
 
 def main(args: argparse.Namespace) -> int:

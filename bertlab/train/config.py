@@ -48,7 +48,8 @@ HELP = {
     "eval_every": "evaluate (and checkpoint) every N optimizer steps; 0 = at the end of each epoch",
     "output_dir": 'folder for checkpoints: last/ (resumable) and best/ ("" = none)',
     "resume": "continue from output_dir/last when it exists",
-    "overwrite": "start again in an output_dir that holds an earlier run (its last/ and best/ are deleted)",
+    "overwrite": ("start again in an output_dir that holds an earlier run (its last/ and best/ are deleted); "
+                  "the finetune command also replaces a --metrics-path file that no run wrote"),
     "seed": "seed for the weights of the new head, dropout and the batch order",
     "device": "auto, cpu, cuda or mps",
     "max_train_examples": "use only the first N training examples (0 = all)",
