@@ -45,9 +45,10 @@ def test_dry_run_writes_the_benchmark_and_both_fine_tunes(tmp_path):
     record = json.loads(out.read_text())
     assert record["dry_run"] is True and record["machine"]["cpu"] and record["results"] and record["ratios"]
     assert {r["loop"] for r in record["results"]} == {"naive", "trainer", "padded", "packed"}
-    assert [f["packing"] for f in record["finetunes"]] == [False, True]
+    assert [(f["packing"], f["attn_implementation"]) for f in record["finetunes"]] == [
+        (False, "sdpa"), (True, "sdpa"), (True, "varlen")]  # varlen falls back to the block mask on the CPU
     assert all(0 <= f["test_accuracy"] <= 1 and f["train_samples_per_s"] > 0 for f in record["finetunes"])
-    assert set(record["seconds"]) == {"bench", "finetune padded", "finetune packed"}
+    assert set(record["seconds"]) == {"bench", "finetune padded, sdpa", "finetune packed, sdpa", "finetune packed, varlen"}
 
 
 def test_fp16_stand_in_loads_as_fp32_and_matches_the_bundled_model(tmp_path):

@@ -65,18 +65,19 @@ def prepare(folder: str | os.PathLike) -> Path:
     return package
 
 
-def finetune(packing: bool, dry_run: bool, device: str, model_name: str) -> dict[str, Any]:
-    """One fine-tune of the course's own BERT on the bundled reviews; its metrics and seconds."""
+def finetune(packing: bool, dry_run: bool, device: str, model_name: str, attention: str = "sdpa") -> dict[str, Any]:
+    """One fine-tune of the course's own BERT on the bundled reviews; its metrics and seconds.
+    `attention`: its attn_implementation (varlen: the variable-length kernel on packed batches)."""
     from bertlab.train import fit, setup  # after the stand-in is on the path
 
     small = dict(max_train_examples=16, max_eval_examples=8, num_epochs=1, batch_size=4, max_length=32)
     cfg = TrainConfig(model=model_name, dataset="reviews", packing=packing, bucketing=not packing, device=device,
-                      **(small if dry_run else dict(num_epochs=3, batch_size=32)))
+                      attn_implementation=attention, **(small if dry_run else dict(num_epochs=3, batch_size=32)))
     start = time.perf_counter()
     result = fit(*setup(cfg), cfg, progress=False)
     keep = ("test_accuracy", "challenge_accuracy", "train_samples_per_s", "tokens_per_s", "mfu", "peak_memory_gb",
             "first_step_s", "steps", "precision", "device")
-    return {"packing": packing, **{k: result.metrics.get(k) for k in keep},
+    return {"packing": packing, "attn_implementation": attention, **{k: result.metrics.get(k) for k in keep},
             "seconds": round(time.perf_counter() - start, 1), "config": cfg.to_dict()}
 
 
@@ -101,10 +102,11 @@ def run(dry_run: bool, out: str, steps: int) -> dict[str, Any]:
         record = json.loads((Path(tmp) / "bench.json").read_text())
         model_name = bench.save_random_model(Path(tmp) / "tiny", "tiny") if dry_run else "minilm"
         record["finetunes"] = []
-        for packing in (False, True):
+        for packing, attention in ((False, "sdpa"), (True, "sdpa"), (True, "varlen")):  # varlen: packed only
             start = time.perf_counter()
-            record["finetunes"].append(finetune(packing, dry_run, device, model_name))
-            seconds["finetune packed" if packing else "finetune padded"] = round(time.perf_counter() - start, 1)
+            record["finetunes"].append(finetune(packing, dry_run, device, model_name, attention))
+            name = f"finetune {'packed' if packing else 'padded'}, {attention}"
+            seconds[name] = round(time.perf_counter() - start, 1)
     record["dry_run"], record["seconds"] = dry_run, seconds
     record["command"] = "bash benchmarks/gpu_check.sh run " + " ".join(sys.argv[2:])
     if not out:
