@@ -15,9 +15,11 @@ Introduced in notebook 00. ``load_text_dataset(source)`` returns a `TextDataset`
   (`parse_hf_source`).
 
 Labels are integers (0, 1, ...) or strings, one kind in a dataset; string names are kept
-in ``label_names``, and there must be at least two labels. ``-1`` means unlabeled and only
-in a test split: a test split without labels (as in GLUE) is reported, and evaluation falls
-back to validation. Where there is no validation data (a folder without a dev or
+in ``label_names``, sorted, and the classes numbered in that order; integer labels that are
+not already 0, 1, ..., k-1 (such as 0 and 100000) are numbered 0 to k-1 the same way, their
+values kept as names (and a note says so). There must be at least two labels. ``-1`` means
+unlabeled and only in a test split: a test split without labels (as in GLUE) is reported,
+and evaluation falls back to validation. Where there is no validation data (a folder without a dev or
 validation file, a file whose split column has no validation rows, a hub dataset without
 that split), 10% of train, seeded and stratified by label, is held out as validation; this
 is said in ``ds.notes`` and printed. File rules (UTF-8, one label per row) are in
@@ -95,7 +97,8 @@ class TextDataset:
 
 
 def _label_names(name: str, parts: dict[str, list[tuple[str, Any, str]]]) -> tuple[list[str], dict[Any, int]]:
-    """Names and a label -> index map; integer labels keep their numbers. One kind only."""
+    """Names and a label -> index map, one kind of label only: names sorted, integers in numeric
+    order (0..k-1 stay as they are; a gap, as in 0 and 100000, would make a head with a class per number)."""
     first: dict[bool, tuple[str, str]] = {}  # is a number -> (first such label, its split)
     for split, rows in parts.items():
         for _, label, _ in rows:
@@ -105,10 +108,12 @@ def _label_names(name: str, parts: dict[str, list[tuple[str, Any, str]]]) -> tup
         (number, number_split), (word, word_split) = first[True], first[False]
         raise DataError(f"{name}: the {number_split} split has number labels (e.g. {number!r}) but the "
                         f"{word_split} split has names (e.g. {word!r}); use one kind of label in every file.")
+    keys = {str(label).strip() for rows in parts.values() for _, label, _ in rows if label is not None}
     if True in first:
-        top = max(int(label) for rows in parts.values() for _, label, _ in rows if label is not None)
-        return [str(i) for i in range(top + 1)], {str(i): i for i in range(top + 1)}
-    names = sorted({str(label).strip() for rows in parts.values() for _, label, _ in rows if label is not None})
+        values = sorted({int(key) for key in keys})
+        position = {value: i for i, value in enumerate(values)}
+        return [str(value) for value in values], {key: position[int(key)] for key in keys}
+    names = sorted(keys)
     return names, {label: i for i, label in enumerate(names)}
 
 
@@ -139,6 +144,10 @@ def _build(name: str, parts: dict[str, list[tuple[str, Any, str]]], seed: int,
     if not train:
         raise DataError(f"{name}: the train split is empty; give a train file or rows with split=train.")
     ds = TextDataset(name, train, validation, test, names, convert(parts["challenge"]) if "challenge" in parts else None)
+    if label_names is None and is_number(names[0]) and names != [str(i) for i in range(len(names))]:
+        ds.notes.append(f"{name}: the integer labels ({names[0]} to {names[-1]}, {len(names)} in all) are not 0, 1, "
+                        f"...; they are numbered 0 to {len(names) - 1} in sorted order and label_names keeps their values.")
+        print(ds.notes[-1])
     if not validation and len(train) >= 2:  # nothing to pick the best step on: hold out 10% of train
         n = max(1, round(len(train) * 0.1))
         ds.train, ds.validation = _split(train, len(train) - n, n, seed)

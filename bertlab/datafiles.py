@@ -4,7 +4,9 @@ Introduced in notebook 00 with `bertlab.data.load_text_dataset`, which builds a
 `TextDataset` from what these functions read. A file has a ``text`` (or ``sentence``)
 column, a ``label`` column and optionally ``split`` and ``group`` columns; a folder holds
 one file per split (``train``, ``dev`` or ``validation``, ``test``, ``challenge``). Every
-problem is one `DataError` sentence that names the file and the line.
+problem is one `DataError` sentence that names the file and the line. Each column has one
+name: a header (or a JSON object) that names a column twice is refused, since only one of the
+two could be read and nothing would say which.
 
 Files are UTF-8; a byte-order mark at the start (Excel's "CSV UTF-8") is ignored, and a
 field may be of any length (a long text is cut by the tokenizer later). A label is a
@@ -16,6 +18,7 @@ None for an unlabeled row.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
@@ -52,7 +55,7 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = json.loads(line, object_pairs_hook=functools.partial(_json_object, path, n))
             except json.JSONDecodeError as err:
                 raise DataError(f"{path.name}, line {n}: not valid JSON ({err.msg}); "
                                 "each line of a .jsonl file must be one JSON object.") from None
@@ -70,6 +73,7 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
         if header is None:
             raise DataError(f"{path.name} is empty; it needs a header line such as text{delimiter}label.")
         header = [h.strip() for h in header]
+        _check_names(path, reader.line_num, header)
         rows = []
         for values in reader:
             n = reader.line_num
@@ -84,6 +88,20 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     finally:
         csv.field_size_limit(old_limit)
     return rows
+
+
+def _check_names(path: Path, n: int, names: list[str]) -> None:
+    """Refuse, in one sentence, a header (or a JSON object) on line `n` that gives two columns one name."""
+    twice = next((name for i, name in enumerate(names) if name in names[:i]), None)
+    if twice is not None:
+        raise DataError(f"{path.name}, line {n}: the column {twice!r} is named twice ({', '.join(names)}), and "
+                        "only one of the two could be read; give each column its own name, or delete the extra one.")
+
+
+def _json_object(path: Path, n: int, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's `object_pairs_hook`: the object as a dict, once `_check_names` found no key twice."""
+    _check_names(path, n, [key for key, _ in pairs])
+    return dict(pairs)
 
 
 _NUMBER = re.compile(r"-?\d+")

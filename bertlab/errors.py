@@ -32,3 +32,7 @@ class DeviceError(BertlabError, RuntimeError):
 
 class ModelFileError(BertlabError, OSError):
     """A model's weight file exists but cannot be used: damaged, incomplete or refused as unsafe."""
+
+
+class TrainingDiverged(BertlabError, FloatingPointError):
+    """The loss or the gradients became nan or inf: the learning rate is too high for this model."""

@@ -4,7 +4,10 @@ Derived in notebook 03 (losses and optimizers). `SGD`, `RMSprop`, `Adam` and `Ad
 `torch.optim.Optimizer` subclasses with the names, arguments and defaults of their
 `torch.optim` namesakes, so they drop into any training loop; the tests check that 100 steps
 of each leave the same parameters as `torch.optim` does. Each `step` reads as the update
-rule in the notebook, one parameter tensor at a time (torch fuses them for speed).
+rule in the notebook, one parameter tensor at a time (torch fuses them for speed). Unlike
+torch's, a `step` whose gradients hold a nan or inf raises `TrainingDiverged` before any weight
+moves: otherwise the weights turn to nan, every prediction becomes one class, and a run with
+too high a learning rate ends with a guess's accuracy and no word of why (notebook 04).
 
 Notation: theta the parameters, g the gradient, lr the learning rate, t the step (from 1).
 """
@@ -19,7 +22,7 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from bertlab.errors import ParameterError
+from bertlab.errors import ParameterError, TrainingDiverged
 
 Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]]
 
@@ -30,7 +33,11 @@ def _check(name: str, value: float, low: float = 0.0, high: float = math.inf) ->
 
 
 class _FromScratch(Optimizer):
-    """Shared `step` plumbing: closure, no_grad, skip parameters without a gradient."""
+    """Shared `step` plumbing: closure, no_grad, skip parameters without a gradient, stop on nan or inf."""
+
+    def __init__(self, params: Params, defaults: dict[str, Any]):
+        super().__init__(params, defaults)
+        self.steps_taken = 0  # counted for the divergence message only
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
@@ -38,6 +45,8 @@ class _FromScratch(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        self.steps_taken += 1
+        self._check_finite()
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
@@ -46,6 +55,17 @@ class _FromScratch(Optimizer):
 
     def _update(self, p: torch.Tensor, g: torch.Tensor, state: dict, group: dict) -> None:
         raise NotImplementedError
+
+    def _check_finite(self) -> None:
+        """Raise `TrainingDiverged` if any gradient holds a nan or inf (all are checked before any update)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None and not torch.isfinite(p.grad).all():
+                    value = "nan" if torch.isnan(p.grad).any() else "inf"
+                    raise TrainingDiverged(
+                        f"The gradients became {value} at step {self.steps_taken} with lr {group['lr']:g}: "
+                        "training diverged; lower lr (a tenth of it is a good next try) and train again."
+                    )
 
 
 class SGD(_FromScratch):

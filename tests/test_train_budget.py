@@ -131,9 +131,11 @@ def test_at_the_deadline_fit_stops_then_evaluates_and_checkpoints(tiny, reviews,
     next step, and still scores the test split and writes its resumable checkpoint."""
     from bertlab.train import checkpoint
 
+    start = time.monotonic()
+
     def hang_at_step_3(state, batch):
-        if state.global_step == 3:
-            time.sleep(3.5)
+        if state.global_step == 3:  # until 0.3 s before the deadline: less than one step (and the scoring) left
+            time.sleep(max(0.0, start + 5.0 - 0.3 - time.monotonic()))
 
     result, seconds = budgeted_fit(tiny, reviews, Hooks(before_forward=hang_at_step_3), time_budget_s=5.0,
                                    output_dir=str(tmp_path / "run"))

@@ -9,9 +9,10 @@
 `fit` trains whatever classifier it is handed; `setup` does the loading. One idea per
 module: `config` (the settings), `setup` (loading, the process's device), `batching`
 (length bucketing, dynamic padding), `optimizer` (AdamW's groups), `step` (one optimizer
-step: schedule, accumulation, clipping), `loop` (`fit`, the OOM fallback), `budget` (a time
-budget that `fit` plans its steps by and keeps), `evaluation`
-(`evaluate`, the final metrics), `checkpoint` (atomic, checked save and resume, Ctrl-C),
+step: schedule, accumulation, clipping, a stop on a nan loss), `loop` (`fit`, the OOM
+fallback), `budget` (a time budget that `fit` plans its steps by and keeps), `evaluation`
+(`evaluate`, the final metrics), `checkpoint` (atomic, checked save and resume, Ctrl-C and
+SIGTERM),
 `precision` (bf16, fp16, TF32), `throughput` (samples/s, tokens/s, FLOPs, MFU, memory),
 `naive` (the tutorial loop used as the baseline) and `cli` (``python -m bertlab
 finetune``, also under torchrun).

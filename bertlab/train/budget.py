@@ -42,6 +42,7 @@ from bertlab.train import checkpoint, throughput
 from bertlab.train.evaluation import evaluate
 
 MARGIN = 0.03  # of the budget, kept free: clock noise, a checkpoint slower than the last
+MARGIN_S = 0.5  # and at least this many seconds: a short budget on a busy machine
 DRIFT = 0.10  # re-plan when the remaining steps' time and the time left differ by this much
 RECENT = 64  # steps whose mean gives the current speed (bucketed batches of long and short sentences vary)
 
@@ -58,6 +59,10 @@ class Budget:
     replans: int = 0
     recent: deque = field(default_factory=lambda: deque(maxlen=RECENT))
 
+    def margin(self) -> float:
+        """Seconds kept free at the end: `MARGIN` of the budget, at least `MARGIN_S`."""
+        return max(MARGIN * self.seconds, MARGIN_S)
+
     def left(self) -> float:
         """Seconds until the deadline (negative once it has passed)."""
         return self.seconds - (time.monotonic() - self.start)
@@ -69,7 +74,7 @@ class Budget:
         """How many steps in all (counting the `done` ones) fit before the deadline, leaving
         room for `evaluations` more evaluations of `examples_per_eval` examples, the final
         scoring of `final_examples` and the margin."""
-        reserve = self.example_s * (evaluations * examples_per_eval + final_examples) + MARGIN * self.seconds
+        reserve = self.example_s * (evaluations * examples_per_eval + final_examples) + self.margin()
         room = self.left() - reserve
         return done + max(0, math.floor(room / self.step_s)) if self.step_s > 0 else done
 
@@ -93,13 +98,13 @@ class Budget:
     def drifted(self, done: int, planned: int, evaluations: int, examples_per_eval: int, final_examples: int) -> bool:
         """True when the plan's remaining steps no longer match the time left (by `DRIFT`)."""
         need = (planned - done) * self.step_s + self.example_s * (evaluations * examples_per_eval + final_examples)
-        room = self.left() - MARGIN * self.seconds
+        room = self.left() - self.margin()
         return abs(need - room) > DRIFT * max(room, 1e-9)
 
     def must_stop(self, examples_to_score: int) -> bool:
         """True when not even one more step fits before the margin and the last scoring
         (`examples_to_score`: the last evaluation's and the final scores' examples)."""
-        return self.left() - MARGIN * self.seconds - self.example_s * examples_to_score < self.step_s
+        return self.left() - self.margin() - self.example_s * examples_to_score < self.step_s
 
     def report(self) -> str:
         return (f"time budget {self.seconds:.0f} s: {self.planned_steps} steps planned at {self.step_s:.3f} s each "

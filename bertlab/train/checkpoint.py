@@ -15,18 +15,24 @@ file damaged later (a full disk, a copy cut short) fails its checksum: one sente
 names it and offers the previous checkpoint or the best weights, never a traceback.
 
 Ctrl-C during `fit` saves a checkpoint of the steps done and raises `Interrupted`, whose
-one sentence says how to resume. `check_output_dir` guards the folder itself: a run never
+one sentence says how to resume; SIGTERM (what `kill` and job schedulers send) does the same
+(`terminate_as_interrupt`). `check_output_dir` guards the folder itself: a run never
 silently replaces another's checkpoints, and a path that is a file is refused before any
-training.
+training; a resume whose `last/` lost its state.json is refused too (`resumable`), rather than
+quietly starting again at step 0.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import random
 import shutil
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,18 +46,50 @@ FILES = ("model.safetensors", "trainer_state.pt", "state.json")
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during `fit`: the run is checkpointed (with an output_dir) and says how to go on."""
+    """Ctrl-C during `fit`: the run is checkpointed (with an output_dir) and says how to go on.
 
-    def __init__(self, step: int, total: int, folder: Path | None):
+    `final`: the interrupt came after the last step, during the final evaluation; the
+    checkpoint of the finished run is already in `folder`, and a resume scores it without training.
+    """
+
+    def __init__(self, step: int, total: int, folder: Path | None, final: bool = False):
         self.step, self.total, self.folder = step, total, folder
         if folder is None:
             how = "nothing was saved (no output_dir); give the run an output_dir to make it resumable"
+        elif final:
+            best = folder.parent / "best"
+            kept = f" and its best weights in {best}" if best.exists() else ""
+            how = (f"the trained run is in {folder}{kept}; resume with resume=True (the command line: --resume) "
+                   "to evaluate it without training again")
         else:
             how = f"saved to {folder}; resume with resume=True (the command line: --resume)"
-        super().__init__(f"Training stopped at step {step} of {total}: {how}.")
+        when = f"during the final evaluation, after step {step} of {total}" if final else f"at step {step} of {total}"
+        super().__init__(f"Training stopped {when}: {how}.")
 
     def _render_traceback_(self) -> list[str]:  # IPython shows this sentence, not a traceback
         return [f"Interrupted: {self}"]
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Within this block, SIGTERM raises KeyboardInterrupt, so `fit` stops as on Ctrl-C: checkpointed,
+    with the sentence that says how to resume, instead of dying without a word.
+
+    Python lets only the main thread install signal handlers; elsewhere nothing changes. The
+    previous handler is put back at the end.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:  # None: a handler installed outside Python, which cannot be put back; the default then
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _replace_dir(tmp: Path, target: Path) -> None:
@@ -144,7 +182,8 @@ def damaged(path: Path, what: str) -> ModelFileError:
     if old.exists() and old != path:
         offer = f"resume from the previous checkpoint instead: delete {path} and rename {old.name} to {path.name}"
     elif best.exists():
-        offer = f"start a new run from the best weights saved so far: --model {best} and another --output-dir"
+        offer = (f"start a new run from the best weights saved so far: --model {best} and another --output-dir, "
+                 "or start again with --overwrite (overwrite=True)")
     else:
         offer = "start again with --overwrite (overwrite=True)"
     return ModelFileError(f"The checkpoint {path} is damaged ({what}); {offer}.")
@@ -191,6 +230,16 @@ def find(folder: str | os.PathLike) -> Path | None:
         if (candidate / "state.json").exists():
             return candidate
     return None
+
+
+def resumable(folder: str | os.PathLike) -> Path | None:
+    """`find` for a run asked to resume: None where no checkpoint was ever written, but a
+    `damaged` error where `folder` exists without its state.json (deleted, or a copy cut short),
+    so that a resume never quietly starts again at step 0."""
+    path = find(folder)
+    if path is None and Path(folder).exists():
+        raise damaged(Path(folder), "state.json is missing, so it cannot say where training stood")
+    return path
 
 
 def load(

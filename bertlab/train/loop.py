@@ -38,7 +38,7 @@ from bertlab.train.optimizer import make_optimizer
 from bertlab.train.packing import packed_collator, sentence_lengths
 from bertlab.train.precision import allow_tf32, resolve_precision
 from bertlab.train.setup import distributed, local_device
-from bertlab.train.step import accumulate, make_schedule, to_device, update
+from bertlab.train.step import accumulate, check_losses, make_schedule, to_device, update
 from bertlab.train.throughput import Meter
 
 
@@ -133,7 +133,7 @@ class Trainer:
 
     def saved_state(self) -> dict[str, Any] | None:
         """The checkpoint's state when resuming, after checking it was saved with these settings."""
-        if not self.cfg.resume or self.out is None or checkpoint.find(self.out / "last") is None:
+        if not self.cfg.resume or self.out is None or checkpoint.resumable(self.out / "last") is None:
             return None
         saved = checkpoint.read_state(self.out / "last")
         changed = self.cfg.changes_that_alter_the_run(saved.get("config", {}))
@@ -185,6 +185,7 @@ class Trainer:
         pending = [e for e in self.state.history if isinstance(e.get("loss"), torch.Tensor)]
         for entry in pending:
             entry["loss"] = entry["loss"].item()
+        check_losses(pending, self.cfg.lr)  # nan or inf: stop before scoring or saving broken weights
 
     def score_split(self, examples: list[Any]) -> dict[str, Any]:
         """`evaluate` on the first `max_eval_examples` of `examples`, with the run's settings."""
@@ -260,11 +261,15 @@ class Trainer:
         finally:
             self.bar.close()
         self.meter.stop()
-        self._flush_losses()
-        self.restore_best()
-        best = (state.best_score, state.best_step) if state.best_score is not None else None
-        metrics = final_metrics(self.model, self.tokenizer, self.data, cfg, self.device, self.precision, self.meter,
-                                state.global_step, state.micro_batch_size, best, self.world_size)
+        try:  # `last` already holds the finished run (the loop ends scored and saved): nothing to save here
+            self._flush_losses()
+            self.restore_best()
+            best = (state.best_score, state.best_step) if state.best_score is not None else None
+            metrics = final_metrics(self.model, self.tokenizer, self.data, cfg, self.device, self.precision,
+                                    self.meter, state.global_step, state.micro_batch_size, best, self.world_size)
+        except KeyboardInterrupt:
+            folder = self.out / "last" if self.out is not None else None
+            raise checkpoint.Interrupted(state.global_step, self.total_steps, folder, final=True) from None
         if self.budget:
             metrics.update(time_budget_s=self.budget.seconds, planned_steps=self.total_steps,
                            wanted_steps=self.wanted_steps, replans=self.budget.replans, fit_s=self.budget.spent())
@@ -313,6 +318,8 @@ def fit(model: Any, tokenizer: Any, data: Any, cfg: TrainConfig, hooks: Hooks | 
     `data` is a `bertlab.data.TextDataset`; `cfg.model` and `cfg.dataset` are only recorded.
     Returns the model (with the best validation weights when evaluation ran), its
     tokenizer, the per-step history and the metrics of `bertlab.train.evaluation.final_metrics`.
-    Ctrl-C checkpoints the run (with an output_dir) and raises `checkpoint.Interrupted`, one sentence.
+    Ctrl-C, or SIGTERM, checkpoints the run (with an output_dir) and raises `checkpoint.Interrupted`,
+    one sentence; a loss that became nan or inf raises `bertlab.errors.TrainingDiverged`.
     """
-    return Trainer(model, tokenizer, data, cfg, hooks, progress).run()
+    with checkpoint.terminate_as_interrupt():
+        return Trainer(model, tokenizer, data, cfg, hooks, progress).run()

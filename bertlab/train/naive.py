@@ -28,7 +28,7 @@ from bertlab.train.config import TrainConfig
 from bertlab.train.evaluation import final_metrics
 from bertlab.train.loop import FitResult
 from bertlab.train.optimizer import param_groups
-from bertlab.train.step import make_schedule
+from bertlab.train.step import check_losses, make_schedule
 from bertlab.train.throughput import Meter
 
 
@@ -42,7 +42,8 @@ def naive_fit(model: Any, tokenizer: Any, data: Any, cfg: TrainConfig, progress:
 
     The same arguments as `fit` (model, tokenizer, data from `bertlab.train.setup`) and the
     same settings where they apply (seed, lr, warmup_ratio, weight_decay, max_grad_norm,
-    batch_size, num_epochs, max_steps, max_length, max_train_examples, max_eval_examples).
+    batch_size, num_epochs, max_steps, max_length, max_train_examples, max_eval_examples). A loss
+    that becomes nan or inf raises `bertlab.errors.TrainingDiverged`, as in `fit`.
     """
     cfg = cfg.validate()
     device = env.pick_device(cfg.device)  # the run's one device; passed down from here
@@ -84,6 +85,7 @@ def naive_fit(model: Any, tokenizer: Any, data: Any, cfg: TrainConfig, progress:
                 meter.add(batch["attention_mask"].sum(1).tolist())
             step += 1
             history.append({"step": step, "epoch": epoch, "lr": scheduler.get_last_lr()[0], "loss": loss.item()})
+            check_losses(history[-1:], cfg.lr)  # a nan loss: stop here, not after scoring nan weights
             bar.update(1)
     bar.close()
 

@@ -13,11 +13,14 @@ the benchmark all take their learning rate from `make_schedule`.
   gradient are the mean over all its examples however they were split.
 - **Clipping and scaling**: with fp16 the loss is multiplied by a scale before backward
   (small gradients would underflow to 0); the gradients are unscaled before clipping.
+- **Divergence**: a loss that became nan or inf stops the run (`check_losses`), where the
+  losses are turned into numbers anyway, so that no step waits for the GPU to check it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch.optim.lr_scheduler import LambdaLR
 
-from bertlab.errors import ParameterError
+from bertlab.errors import ParameterError, TrainingDiverged
 from bertlab.train.precision import autocast
 
 
@@ -122,3 +125,18 @@ def update(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: 
     if scheduler is not None:  # None: a timing step of the time budget (`bertlab.train.budget`)
         scheduler.step()
     optimizer.zero_grad(set_to_none=True)
+
+
+def check_losses(history: Sequence[dict[str, Any]], lr: float) -> None:
+    """Raise `TrainingDiverged` at the first entry of `history` whose loss (a number) is nan or inf.
+
+    Once a loss is nan the weights are nan too, and every later prediction is the same class:
+    the accuracy would look like a guess, with no word of why.
+    """
+    for entry in history:
+        loss = entry.get("loss")
+        if isinstance(loss, float) and not math.isfinite(loss):
+            raise TrainingDiverged(
+                f"The loss became {loss} at step {entry['step']} with lr {lr:g}: training diverged; lower lr "
+                "(2e-5 to 5e-5 is usual for BERT fine-tuning) and train again."
+            )
