@@ -9,13 +9,7 @@ import pytest
 
 from bertlab.errors import ParameterError
 from bertlab.train import TrainConfig, bench, cli
-from bertlab.train.bench import save_random_model
 from bertlab.train.setup import build_model
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return save_random_model(tmp_path_factory.mktemp("tiny"), "tiny")
 
 
 @pytest.mark.parametrize("kind", ["eager", "sdpa", "varlen"])

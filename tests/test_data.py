@@ -11,11 +11,6 @@ from bertlab.synth import corpus as corpus_gen
 from bertlab.synth import reviews as reviews_gen
 
 
-@pytest.fixture(scope="module")
-def reviews():
-    return data.load_text_dataset("reviews")
-
-
 def test_reviews_sizes_labels_and_challenge(reviews):
     assert (len(reviews.train), len(reviews.validation), len(reviews.test)) == (4000, 500, 1000)
     assert reviews.label_names == ["negative", "positive"] and reviews.eval_split == "test"

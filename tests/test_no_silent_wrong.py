@@ -29,16 +29,11 @@ from bertlab import hub, optim
 from bertlab.data import load_text_dataset
 from bertlab.errors import DataError, ModelFileError, TrainingDiverged
 from bertlab.train import Hooks, TrainConfig, checkpoint, cli, fit, loop, setup
-from bertlab.train.bench import save_random_model
 from bertlab.train.naive import naive_fit
 
 SMALL = dict(max_train_examples=24, max_eval_examples=8, batch_size=8, num_epochs=1, precision="fp32",
              lr=1e-3, device="cpu")  # 3 steps of the bundled reviews
 
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return save_random_model(tmp_path_factory.mktemp("tiny"), "tiny")
 
 
 def saved_step(out: Path) -> int:

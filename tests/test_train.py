@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bertlab import hub, optim
-from bertlab.data import Collator, load_text_dataset
+from bertlab.data import Collator
 from bertlab.errors import ParameterError
 from bertlab.train import Hooks, TrainConfig, checkpoint, evaluate, fit, throughput
 from bertlab.train.batching import BucketBatchSampler, padding_fraction, token_lengths
@@ -15,17 +15,6 @@ from bertlab.train.naive import naive_batch, naive_fit
 from bertlab.train.optimizer import param_groups
 from bertlab.train.setup import build_model
 from bertlab.train.step import make_schedule
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """A tiny random BERT (hidden 32, 2 layers, 2 heads) saved with the bundled tokenizer."""
-    return save_random_model(tmp_path_factory.mktemp("tiny"), "tiny")
-
-
-@pytest.fixture(scope="module")
-def reviews():
-    return load_text_dataset("reviews")
 
 
 def tiny_config(model: str, **changes) -> TrainConfig:

@@ -7,15 +7,10 @@ import pytest
 import torch
 
 from bertlab import heads, hub
-from bertlab.data import TextDataset, load_text_dataset
+from bertlab.data import TextDataset
 from bertlab.train import Hooks, TrainConfig, evaluate, fit, setup
 from bertlab.train.bench import save_random_model
 from bertlab.train.loop import Trainer
-
-
-@pytest.fixture(scope="module")
-def reviews():
-    return load_text_dataset("reviews")
 
 
 def test_setup_builds_the_chosen_classifier_and_fit_trains_the_from_scratch_one(tmp_path):

@@ -9,23 +9,11 @@ import pytest
 import torch
 
 from bertlab import hub
-from bertlab.data import load_text_dataset
 from bertlab.errors import ParameterError
 from bertlab.optim import warmup_linear
 from bertlab.train import Hooks, TrainConfig, fit
-from bertlab.train.bench import save_random_model
 from bertlab.train.setup import build_model
 from bertlab.train.step import LinearSchedule, make_schedule
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return save_random_model(tmp_path_factory.mktemp("tiny"), "tiny")
-
-
-@pytest.fixture(scope="module")
-def reviews():
-    return load_text_dataset("reviews")
 
 
 def budgeted_fit(model, data, hooks=None, **changes):

@@ -12,7 +12,6 @@ import torch
 from safetensors.torch import load_file
 
 from bertlab import hub
-from bertlab.data import load_text_dataset
 from bertlab.errors import ParameterError
 from bertlab.train import Hooks, TrainConfig, checkpoint, throughput
 from bertlab.train.bench import save_random_model
@@ -28,10 +27,6 @@ def no_dropout(tmp_path_factory):
     return save_random_model(tmp_path_factory.mktemp("tiny"), "tiny", hidden_dropout_prob=0.0,
                              attention_probs_dropout_prob=0.0)
 
-
-@pytest.fixture(scope="module")
-def reviews():
-    return load_text_dataset("reviews")
 
 
 def tiny_config(model: str, **changes) -> TrainConfig:

@@ -14,15 +14,10 @@ import torch
 
 from bertlab.errors import ModelFileError, ParameterError
 from bertlab.train import Hooks, TrainConfig, bench, checkpoint, cli, fit, setup
-from bertlab.train.bench import save_random_model
 
 FLAGS = ["--max-train-examples", "24", "--max-eval-examples", "8", "--batch-size", "8", "--num-epochs", "1",
          "--eval-every", "2", "--precision", "fp32", "--lr", "1e-3", "--device", "cpu"]
 
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return save_random_model(tmp_path_factory.mktemp("tiny"), "tiny")
 
 
 def finetune(model: str, *flags: str) -> int:

@@ -68,6 +68,7 @@ class Budget:
         return self.seconds - (time.monotonic() - self.start)
 
     def spent(self) -> float:
+        """Seconds since the clock started."""
         return time.monotonic() - self.start
 
     def steps_that_fit(self, done: int, evaluations: int, examples_per_eval: int, final_examples: int) -> int:
@@ -105,10 +106,6 @@ class Budget:
         """True when not even one more step fits before the margin and the last scoring
         (`examples_to_score`: the last evaluation's and the final scores' examples)."""
         return self.left() - self.margin() - self.example_s * examples_to_score < self.step_s
-
-    def report(self) -> str:
-        return (f"time budget {self.seconds:.0f} s: {self.planned_steps} steps planned at {self.step_s:.3f} s each "
-                f"({self.replans} re-plan(s)), {self.spent():.1f} s spent")
 
 
 def eval_sizes(run: Any, total: int) -> tuple[int, int, int]:
@@ -159,7 +156,8 @@ def warm_up(run: Any, steps: int = 4, eval_examples: int = 32) -> None:
     run.optimizer.load_state_dict(saved[0])
     for group, lr in zip(run.optimizer.param_groups, lrs):
         group["lr"] = lr
-    run.scaler.load_state_dict(saved[1]) if saved[1] else None
+    if saved[1]:  # an enabled (fp16) scaler's state; a disabled one has none
+        run.scaler.load_state_dict(saved[1])
     checkpoint.set_rng_states(saved[2])
     sample = pick.sample(run.train, min(eval_examples, len(run.train)))  # labels unused: speed only
     start = time.perf_counter()
