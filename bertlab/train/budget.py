@@ -45,6 +45,7 @@ MARGIN = 0.03  # of the budget, kept free: clock noise, a checkpoint slower than
 MARGIN_S = 0.5  # and at least this many seconds: a short budget on a busy machine
 DRIFT = 0.10  # re-plan when the remaining steps' time and the time left differ by this much
 RECENT = 64  # steps whose mean gives the current speed (bucketed batches of long and short sentences vary)
+LAST = 8  # the last few steps, believed when they are slower than that mean
 
 
 @dataclass
@@ -86,10 +87,13 @@ class Budget:
         self.example_s = eval_s / max(1, eval_examples)
 
     def add_step(self, seconds: float) -> None:
-        """One training step's seconds: the speed from here on is the mean of the recent ones."""
+        """One training step's seconds. The speed from here on is the mean of the recent steps,
+        or of the last few when those are slower: a machine that slows down is believed at once
+        (a plan too long would be cut at the deadline, mid-schedule), one that speeds up gradually."""
         self.recent.append(seconds)
         if len(self.recent) >= 3:
-            self.step_s = statistics.fmean(self.recent)
+            last = list(self.recent)[-LAST:]
+            self.step_s = max(statistics.fmean(self.recent), statistics.fmean(last))
 
     def add_evaluation(self, seconds: float, examples: int) -> None:
         """A real evaluation's seconds (with its checkpoint): slower than the warm-up's, it counts."""
@@ -102,10 +106,10 @@ class Budget:
         room = self.left() - self.margin()
         return abs(need - room) > DRIFT * max(room, 1e-9)
 
-    def must_stop(self, examples_to_score: int) -> bool:
-        """True when not even one more step fits before the margin and the last scoring
+    def must_stop(self, examples_to_score: int, steps: int = 1) -> bool:
+        """True when fewer than `steps` more steps fit before the margin and the last scoring
         (`examples_to_score`: the last evaluation's and the final scores' examples)."""
-        return self.left() - self.margin() - self.example_s * examples_to_score < self.step_s
+        return self.left() - self.margin() - self.example_s * examples_to_score < steps * self.step_s
 
 
 def eval_sizes(run: Any, total: int) -> tuple[int, int, int]:
@@ -178,8 +182,12 @@ def follow(run: Any) -> None:
     if budget.must_stop(per_eval + final):
         print(f"time budget: the deadline is near, so the run ends at step {done} of {run.total_steps}")
         set_plan(run, done)
+    elif budget.must_stop(per_eval + final, steps=2) and run.total_steps > done + 1:
+        set_plan(run, done + 1)  # room for one step only: make it the schedule's last, ending at lr 0
     elif budget.drifted(done, run.total_steps, *eval_sizes(run, run.total_steps)):
         total = plan(run)
-        if abs(total - run.total_steps) >= max(2, 0.1 * (run.total_steps - done)):  # no re-plan for a step or two
+        # a plan that no longer fits always shrinks (else the deadline would cut it mid-schedule);
+        # one with room to spare grows only by a tenth of what is left, or two steps at least
+        if total < run.total_steps or total - run.total_steps >= max(2, 0.1 * (run.total_steps - done)):
             budget.replans += 1
             set_plan(run, total)
