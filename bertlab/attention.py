@@ -117,6 +117,13 @@ def first_tokens(attention_mask: torch.Tensor) -> torch.Tensor:
     return run_starts(attention_mask) & (attention_mask != 0)  # (B, T)
 
 
+def block_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, T) sentence numbers -> (B, 1, T, T) bool: query t may attend key s when both carry
+    the same number (the same sentence, or both padding). Static shapes, no host sync."""
+    m = attention_mask
+    return m[:, None, :, None] == m[:, None, None, :]  # (B, 1, T, T)
+
+
 def packed_layout(attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """From a packed (B, T) mask (k = k-th sentence of the row, 0 = padding), three tensors:
 
@@ -133,7 +140,7 @@ def packed_layout(attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     new_run = run_starts(m)  # (B, T)
     run_start = torch.where(new_run, t, 0).cummax(dim=1).values  # (B, T): index of the run's first token
     positions = t - run_start  # (B, T)
-    block = m[:, None, :, None] == m[:, None, None, :]  # (B, 1, T, T)
+    block = block_mask(m)  # (B, 1, T, T)
     starts = torch.nonzero(new_run & (m != 0))  # (N, 2), row-major: by row, then by k
     return positions, block, starts
 

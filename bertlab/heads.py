@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bertlab.layout import IGNORE_INDEX, PackedLayout
 from bertlab.model import BertConfig, BertModel
 from bertlab.pretrained import Pretrained
 
@@ -107,18 +108,25 @@ class BertForSequenceClassification(Pretrained):
         token_type_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        packed: PackedLayout | None = None,
     ) -> ClassifierOutput:
         """Logits (B, num_labels); with labels (B,), cross-entropy (MSE when num_labels == 1).
 
         A packed attention_mask (sentence numbers 1..K per row) gives logits (N, num_labels),
-        one per sentence, and takes labels (N,): the loss is the mean over sentences.
+        one per sentence, and takes labels (N,): the loss is the mean over sentences. With
+        `packed` (its `bertlab.layout.PackedLayout`, S slots), logits are (S, num_labels),
+        the first N rows the sentences; labels are (S,), -100 in the empty slots (or (N,)).
         """
-        out = self.bert(input_ids, token_type_ids, attention_mask)
-        logits = self.classifier(self.dropout(out.pooler_output))  # (B or N, num_labels)
+        out = self.bert(input_ids, token_type_ids, attention_mask, packed)
+        logits = self.classifier(self.dropout(out.pooler_output))  # (B, N or S, num_labels)
         loss = None
         if labels is not None:
-            if self.config.num_labels == 1:
-                loss = F.mse_loss(logits.squeeze(-1), labels.float())
+            scored = logits[: labels.size(0)] if packed is not None else logits  # (N or S, num_labels)
+            if self.config.num_labels == 1 and packed is not None:  # the mean over the real slots
+                real = packed.sentences[: labels.size(0)]
+                loss = ((scored.squeeze(-1) - labels.float()) ** 2 * real).sum() / real.sum()
+            elif self.config.num_labels == 1:
+                loss = F.mse_loss(scored.squeeze(-1), labels.float())
             else:
-                loss = F.cross_entropy(logits, labels)
+                loss = F.cross_entropy(scored, labels, ignore_index=IGNORE_INDEX)
         return ClassifierOutput(logits, loss, out.hidden_states, out.attentions)

@@ -16,7 +16,9 @@ Packed batches (notebook 11, `bertlab.train.packing`) need no new argument: the 
 mask numbers the sentences of each row (1..K, 0 = padding), and the model reads from it
 each sentence's positions, a block-diagonal attention mask and each sentence's [CLS]
 (`bertlab.attention.packed_layout`). A mask of 0s and 1s, one sentence per row, is today's
-padded batch, computed exactly as before.
+padded batch, computed exactly as before. Reading the layout from the mask costs a host
+sync and graph breaks; a collator that knows it passes it instead, as ``packed=`` (a
+`bertlab.layout.PackedLayout`): one graph of static shapes, ready for CUDA graphs.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from torch import nn
 from bertlab.attention import (
     IMPLEMENTATIONS,
     MultiHeadSelfAttention,
+    block_mask,
     first_tokens,
     mask_layout,
     packed_layout,
@@ -40,6 +43,7 @@ from bertlab.attention import (
     varlen_offsets,
 )
 from bertlab.errors import ParameterError
+from bertlab.layout import PackedLayout
 from bertlab.pretrained import Pretrained, model_folder
 
 # ---------------------------------------------------------------------------------------
@@ -131,7 +135,7 @@ class EncoderOutput:
     pooler_output: torch.Tensor | None = None  # (B, H), packed (N, H); None for BertForMaskedLM's encoder
     hidden_states: tuple[torch.Tensor, ...] | None = None  # L + 1 of (B, T, H), embeddings first
     attentions: tuple[torch.Tensor, ...] | None = None  # L of (B, h, T, T)
-    sentence_starts: torch.Tensor | None = None  # packed: (N, 2), (row, token) of each [CLS]
+    sentence_starts: torch.Tensor | None = None  # packed (read from the mask): (N, 2), (row, token) of each [CLS]
 
 
 # ---------------------------------------------------------------------------------------
@@ -236,9 +240,10 @@ class Pooler(nn.Module):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
 
-    def forward(self, hidden: torch.Tensor, starts: torch.Tensor | None = None) -> torch.Tensor:
-        """hidden (B, T, H) -> (B, H) from token 0; with starts (N, 2), (N, H) from each [CLS]."""
-        cls = hidden[:, 0] if starts is None else hidden[starts[:, 0], starts[:, 1]]  # (B or N, H)
+    def forward(self, hidden: torch.Tensor, cls_index: torch.Tensor | None = None) -> torch.Tensor:
+        """hidden (B, T, H) -> (B, H) from token 0; with cls_index (N,), flat indices r * T + t
+        of each sentence's [CLS], (N, H)."""
+        cls = hidden[:, 0] if cls_index is None else hidden.flatten(0, 1).index_select(0, cls_index)  # (B or N, H)
         return torch.tanh(self.dense(cls))
 
 
@@ -262,6 +267,7 @@ class BertModel(Pretrained):
         input_ids: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        packed: PackedLayout | None = None,
     ) -> EncoderOutput:
         """input_ids (B, T); token_type_ids (B, T), default zeros; attention_mask (B, T), 1 = token.
 
@@ -269,13 +275,23 @@ class BertModel(Pretrained):
         `bertlab.attention.is_packed`) restarts positions at each sentence, keeps attention
         inside each sentence and pools each sentence's own [CLS]: pooler_output is (N, H),
         sentences row by row, then by k. last_hidden_state is (B, T, H) either way.
+        With `packed` (the mask's `bertlab.layout.PackedLayout`, S slots) nothing is read
+        from the mask's values: pooler_output is (S, H), its first N rows the sentences.
         """
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
-        mask = positions = starts = varlen = None
-        layout = mask_layout(attention_mask) if attention_mask is not None else "full"
+        mask = positions = starts = cls_index = varlen = None
+        T = input_ids.size(1)
+        if packed is not None:  # the collator's layout: static shapes only, no look at values
+            positions, cls_index, mask = packed.positions, packed.cls_index, block_mask(attention_mask)
+            if self.config.attn_implementation == "varlen":
+                varlen = (packed.cu_seqlens, T)  # empty runs at the end; T bounds every run
+            layout = "given"
+        else:
+            layout = mask_layout(attention_mask) if attention_mask is not None else "full"
         if layout == "packed":
             positions, mask, starts = packed_layout(attention_mask)  # (B, T), (B, 1, T, T), (N, 2)
+            cls_index = starts[:, 0] * T + starts[:, 1]  # (N,)
             if self.config.attn_implementation == "varlen":
                 varlen = varlen_offsets(attention_mask)  # (R + 1,) offsets, longest run
         elif layout == "padded":
@@ -288,7 +304,7 @@ class BertModel(Pretrained):
             attentions.append(probs)
         return EncoderOutput(
             last_hidden_state=x,
-            pooler_output=self.pooler(x, starts) if self.pooler is not None else None,
+            pooler_output=self.pooler(x, cls_index) if self.pooler is not None else None,
             hidden_states=tuple(hidden) if self.config.output_hidden_states else None,
             attentions=tuple(attentions) if self.config.output_attentions else None,
             sentence_starts=starts,

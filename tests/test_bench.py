@@ -99,3 +99,19 @@ def test_bench_repeats_every_loop_and_reports_the_median(tmp_path):
 def test_bench_refuses_zero_repeats_in_one_sentence(tmp_path):
     with pytest.raises(ParameterError, match="--repeats must be at least 1"):
         run_bench(tmp_path, "--repeats", "0")
+
+
+@pytest.mark.skipif(bench.env.pick_device("auto").type == "cuda", reason="on CUDA the loop runs")
+def test_bench_skips_the_cuda_graphs_loop_off_cuda_and_records_why(tmp_path, capsys):
+    record = run_bench(tmp_path, "--loops", "padded,packed+cudagraphs", "--workloads", "short")
+    assert "skipping fit, packed+CUDA graphs: CUDA graphs need a CUDA device; this run is on cpu" in capsys.readouterr().out
+    assert [r["loop"] for r in record["results"]] == ["padded"]
+    assert record["skipped"] == {"packed+cudagraphs": "CUDA graphs need a CUDA device; this run is on cpu"}
+
+
+def test_compile_mode_needs_compile():
+    from bertlab.train.config import TrainConfig
+
+    with pytest.raises(ParameterError, match="compile_mode='reduce-overhead' applies only when compiling"):
+        TrainConfig(compile_mode="reduce-overhead").validate()
+    TrainConfig(compile=True, compile_mode="reduce-overhead").validate()

@@ -7,7 +7,11 @@ plain AdamW); `trainer`, the Hugging Face `Trainer` with the settings a careful 
 for the old ``group_by_length=True`` - fused AdamW); and `bertlab.train.fit` three ways, on
 the course's own BERT: `padded` (dynamic padding, length bucketing), `packed` (padding-free
 rows, `bertlab.train.packing`) and `packed+compile` (the same under torch.compile; its
-first, compiling step is reported apart as `first_step_s`). Three workloads: `full`
+first, compiling step is reported apart as `first_step_s`), and on CUDA a sixth,
+`packed+cudagraphs` (``compile_mode="reduce-overhead"``: the packed step is one static graph,
+`bertlab.layout`, replayed as a CUDA graph; skipped elsewhere, with the reason recorded
+under "skipped"). The loops, rows, ratios and README tables are in
+`bertlab.train.benchtable`. Three workloads: `full`
 (every sequence max_length tokens: the headline MFU, comparable across machines), `short`
 (the real sentences of the reviews data) and `longtail` (reviews sentences joined into a
 long-tailed mix of lengths up to max_length, shaped like real sentence-classification
@@ -42,6 +46,7 @@ from bertlab import env, hub, params
 from bertlab.data import Example, TextDataset, load_text_dataset
 from bertlab.results import check_output, has_keys, write_json_atomic
 from bertlab.train import throughput
+from bertlab.train.benchtable import CUDA_ONLY, FIT_LOOPS, LOOPS, median_row, print_table, ratios
 from bertlab.train.config import ATTENTION, PRECISIONS, TrainConfig
 from bertlab.train.loop import fit
 from bertlab.train.naive import naive_fit
@@ -62,11 +67,8 @@ SIZES = {
 }
 # the committed results of this checkout (benchmarks/*.json), which notebook 11 reads
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-LOOPS = {"naive": "naive", "trainer": "HF Trainer", "padded": "fit, padded", "packed": "fit, packed",
-         "packed+compile": "fit, packed+compile"}
-FIT_LOOPS = {"padded": dict(bucketing=True), "packed": dict(packing=True, bucketing=False),
-             "packed+compile": dict(packing=True, bucketing=False, compile=True)}
 WORKLOADS = ("full", "short", "longtail")
+LOAD_WARNING = 1.5  # a 1-minute load above this on 2 cores: other programs share the machine
 
 
 def save_random_model(folder: str | os.PathLike, size: str = "tiny", num_labels: int = 2, **config: Any) -> str:
@@ -232,47 +234,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an --out file that no benchmark wrote")
 
 
-def median_row(size: str, workload: str, loop: str, runs: list[dict[str, Any]], peak: float | None) -> dict[str, Any]:
-    """The row of one loop: the figures of its run with the median samples/s (of an even
-    count, the faster middle one), and every run's samples/s."""
-    m = sorted(runs, key=lambda r: r["train_samples_per_s"])[len(runs) // 2]
-    # one peak for every loop: MFU is the fraction of what this hardware can do
-    mfu = m["tflops_per_s"] * 1e12 / peak if peak else None
-    return {"size": size, "workload": workload, "loop": loop,
-            "samples_per_s": m["train_samples_per_s"], "tokens_per_s": m["tokens_per_s"],
-            "mfu": mfu, "peak_memory_gb": m["peak_memory_gb"], "first_step_s": m.get("first_step_s"),
-            "samples_per_s_runs": [r["train_samples_per_s"] for r in runs]}
-
-
-def print_table(rows: list[dict[str, Any]]) -> None:
-    print(f"{'size':<9} {'workload':<8} {'loop':<20} {'samples/s':>10} {'tokens/s':>10} {'MFU':>8} "
-          f"{'peak GB':>8} {'1st step s':>10}")
-    for r in rows:
-        mfu = f"{100 * r['mfu']:.2f}%" if r["mfu"] is not None else "n/a"
-        first = f"{r['first_step_s']:.1f}" if r.get("first_step_s") is not None else "-"
-        print(f"{r['size']:<9} {r['workload']:<8} {LOOPS[r['loop']]:<20} {r['samples_per_s']:>10.1f} "
-              f"{r['tokens_per_s']:>10.0f} {mfu:>8} {r['peak_memory_gb']:>8.2f} {first:>10}")
-
-
-# the comparisons notebook 11 and the README read: each `fit` loop against the two baselines,
-# packing against padding, and compiling against not compiling
-PAIRS = [(ours, other) for ours in FIT_LOOPS for other in ("naive", "trainer")] + [
-    ("packed", "padded"), ("packed+compile", "packed")]
-LOAD_WARNING = 1.5  # a 1-minute load above this on 2 cores: other programs share the machine
-
-
-def ratios(rows: list[dict[str, Any]]) -> dict[str, float]:
-    """samples/s of one loop over another's (`PAIRS`), per size and workload: keys like
-    "minilm short packed/trainer" or "minilm longtail packed/padded"."""
-    by = {(r["size"], r["workload"], r["loop"]): r["samples_per_s"] for r in rows}
-    out = {}
-    for size, workload in dict.fromkeys((r["size"], r["workload"]) for r in rows):
-        for ours, other in PAIRS:
-            if by.get((size, workload, ours)) and by.get((size, workload, other)):
-                out[f"{size} {workload} {ours}/{other}"] = by[(size, workload, ours)] / by[(size, workload, other)]
-    return out
-
-
 def choices(name: str, text: str, known: Any) -> list[str]:
     """The comma-separated values of `text`, each checked against `known` (one sentence if not)."""
     values = [x.strip() for x in text.split(",") if x.strip()]
@@ -296,6 +257,11 @@ def main(args: argparse.Namespace) -> int:
     where = machine(device)
     sizes, loops = choices("sizes", args.sizes, SIZES), choices("loops", args.loops, LOOPS)
     workloads = choices("workloads", args.workloads, WORKLOADS)
+    skipped = {loop: f"{why}; this run is on {device.type}" for loop, why in CUDA_ONLY.items()
+               if loop in loops and device.type != "cuda"}
+    for loop, why in skipped.items():
+        print(f"skipping {LOOPS[loop]}: {why}")
+    loops = [loop for loop in loops if loop not in skipped]
     precision = resolve_precision(args.precision, device)
     if precision == "fp32":
         allow_tf32(device)  # as `fit` does, before the peak is read: every loop runs (and is divided by) TF32
@@ -337,7 +303,7 @@ def main(args: argparse.Namespace) -> int:
             "steps": args.steps, "repeats": args.repeats, "precision": precision,
             "attn_implementation": args.attn_implementation, "loops": LOOPS,
             "flops_formula": throughput.FORMULA, "peak": peak_label, "peak_flops": peak,
-            "results": rows, "ratios": found,
+            "results": rows, "ratios": found, "skipped": skipped,
         }
         write_json_atomic(args.out, record)
         print(f"wrote {args.out}")

@@ -21,9 +21,11 @@ from bertlab.errors import ParameterError
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 IMPLEMENTATIONS = ("bertlab", "transformers")  # which classifier class `setup` builds
 ATTENTION = ("sdpa", "eager", "varlen")  # the attention kernels of the course's BERT (bertlab.attention)
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile's modes
 # Settings that change where the run's files go or how often it is looked at, never the
 # weights it trains: a resumed run may change these and nothing else.
-FREE_ON_RESUME = ("output_dir", "resume", "overwrite", "eval_every", "max_eval_examples", "device", "time_budget_s")
+FREE_ON_RESUME = ("output_dir", "resume", "overwrite", "eval_every", "max_eval_examples", "device", "time_budget_s",
+                  "compile_mode")
 
 # One line of help per field: `python -m bertlab finetune --help` prints these.
 HELP = {
@@ -45,6 +47,8 @@ HELP = {
     "bucket_pool": "batches sorted by length together when bucketing: more pads less, but fills a batch with one kind of sentence",
     "packing": "padding-free batches: each step's sentences laid end to end in rows of max_length tokens (implementation bertlab only)",
     "compile": "wrap the model in torch.compile",
+    "compile_mode": ("torch.compile's mode with compile: default, reduce-overhead (CUDA graphs: with packing, one "
+                     "static graph per run) or max-autotune"),
     "eval_every": "evaluate (and checkpoint) every N optimizer steps; 0 = at the end of each epoch",
     "output_dir": 'folder for checkpoints: last/ (resumable) and best/ ("" = none)',
     "resume": "continue from output_dir/last when it exists",
@@ -80,6 +84,7 @@ class TrainConfig:
     bucket_pool: int = 4
     packing: bool = False
     compile: bool = False
+    compile_mode: str = "default"
     eval_every: int = 0
     output_dir: str = ""
     resume: bool = False
@@ -111,6 +116,10 @@ class TrainConfig:
         params.choice("precision", self.precision, PRECISIONS)
         for name in ("bucketing", "packing", "compile", "resume", "overwrite"):
             params.choice(name, getattr(self, name), (True, False))
+        params.choice("compile_mode", self.compile_mode, COMPILE_MODES)
+        if self.compile_mode != "default" and not self.compile:
+            raise ParameterError(f"compile_mode={self.compile_mode!r} applies only when compiling; set compile=True too, "
+                                 "or leave compile_mode at 'default'.")
         params.integer("bucket_pool", self.bucket_pool, minimum=1)
         if self.packing and self.implementation != "bertlab":
             raise ParameterError("packing=True needs implementation='bertlab': transformers' classifiers have no "

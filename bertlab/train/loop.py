@@ -126,7 +126,8 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.step_model = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         if cfg.compile:  # packed: one static shape; padded batches change shape from step to step
-            self.step_model = torch.compile(self.step_model, dynamic=not cfg.packing)
+            mode = None if cfg.compile_mode == "default" else cfg.compile_mode
+            self.step_model = torch.compile(self.step_model, dynamic=not cfg.packing, mode=mode)
         self.meter = Meter(self.model, self.device, self.precision)
         self.steps_run = 0  # steps taken by this process (a resumed run starts again at 0)
         self.updating = False  # inside an optimizer update: a checkpoint now would be half of one
@@ -152,7 +153,8 @@ class Trainer:
         hook = self.hooks.before_forward
         loss = accumulate(self.step_model, [to_device(b, self.device) for b in micro_batches], self.precision,
                           self.scaler, no_sync=self.step_model.no_sync if self.world_size > 1 else None,
-                          before_forward=(lambda batch: hook(self.state, batch)) if hook else None)
+                          before_forward=(lambda batch: hook(self.state, batch)) if hook else None,
+                          cudagraphs=self.cfg.compile and self.cfg.compile_mode == "reduce-overhead")
         return loss, lengths
 
     def step(self, examples: list[Any], timing: bool = False) -> tuple[torch.Tensor, list[int]]:

@@ -34,6 +34,7 @@ import torch
 
 from bertlab.errors import ParameterError
 from bertlab.heads import BertForSequenceClassification
+from bertlab.layout import layout_of, slot_labels
 
 
 @dataclass
@@ -141,10 +142,15 @@ class PackCollator:
     that a last row is not left mostly empty. The shape varies from step to step, as with
     dynamic padding; the number of sentences does not. With `rows` set (`static_rows`), every
     step is (rows, max_length): one shape, so torch.compile compiles once.
+
+    The batch also carries its layout (``"packed"``: a `bertlab.layout.PackedLayout` with
+    `slots` sentence slots, at least the step's sentences), computed here on the host, so
+    that the model reads nothing from the mask's values: no host sync, one graph; its labels
+    are then (slots,), -100 in the empty slots.
     """
 
-    def __init__(self, tokenizer: object, max_length: int, rows: int = 0):
-        self.tokenizer, self.max_length, self.rows = tokenizer, max_length, rows
+    def __init__(self, tokenizer: object, max_length: int, rows: int = 0, slots: int = 0):
+        self.tokenizer, self.max_length, self.rows, self.slots = tokenizer, max_length, rows, slots
 
     def layout(self, lengths: Sequence[int]) -> tuple[int, int]:
         """(rows, row_tokens) of the fewest tokens in which first fit lays these sentence
@@ -169,7 +175,9 @@ class PackCollator:
             rows, width = self.layout(lengths)
         pad = getattr(self.tokenizer, "pad_token_id", 0) or 0
         (batch,) = pack(ids, types, [ex.label for ex in examples], width, rows, pad)
-        return batch.model_inputs()
+        slots = max(self.slots, len(examples))
+        return {**batch.model_inputs(), "labels": slot_labels(batch.labels, slots),
+                "packed": layout_of(batch.attention_mask, slots)}
 
 
 def static_rows(lengths: Sequence[int], batches: Sequence[Sequence[int]], max_length: int) -> int:
@@ -192,7 +200,9 @@ def packed_collator(model: object, tokenizer: object, cfg: object, lengths: Sequ
                     batches: Sequence[Sequence[int]]) -> PackCollator:
     """`fit`'s collator with ``packing=True``, after checking `model` reads packed masks. With
     ``compile=True``, one static shape: the rows that the run's largest micro-batch needs
-    (`batches`: every step's indices into `lengths`, each split into micro-batches)."""
+    (`batches`: every step's indices into `lengths`, each split into micro-batches), and
+    `batch_size` sentence slots (`bertlab.layout`)."""
     check_packable(model)
     micro = [b[i : i + cfg.batch_size] for b in batches for i in range(0, len(b), cfg.batch_size)]
-    return PackCollator(tokenizer, cfg.max_length, static_rows(lengths, micro, cfg.max_length) if cfg.compile else 0)
+    rows = static_rows(lengths, micro, cfg.max_length) if cfg.compile else 0
+    return PackCollator(tokenizer, cfg.max_length, rows, slots=cfg.batch_size)

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch.optim.lr_scheduler import LambdaLR
 
 from bertlab.errors import ParameterError, TrainingDiverged
+from bertlab.layout import IGNORE_INDEX
 from bertlab.train.precision import autocast
 
 
@@ -92,23 +93,30 @@ def accumulate(
     scaler: torch.amp.GradScaler,
     no_sync: Callable[[], contextlib.AbstractContextManager] | None = None,
     before_forward: Callable[[dict[str, torch.Tensor]], None] | None = None,
+    cudagraphs: bool = False,
 ) -> torch.Tensor:
     """Forward and backward over one step's micro-batches (on the model's device); the step's loss.
 
     Each micro-batch (input_ids (B, T), ..., labels (B,)) adds sum(cross-entropy) / N, N the
     step's number of examples. Under DistributedDataParallel, `no_sync` (the wrapper's
     method) keeps the processes from averaging gradients before the last micro-batch.
+    `cudagraphs` (compile_mode="reduce-overhead"): each forward starts a new CUDA-graph step,
+    so the previous micro-batch's outputs (already used by its backward) may be overwritten.
     """
-    num_examples = sum(len(batch["labels"]) for batch in micro_batches)
+    # a tensor, not a number: no host sync (a packed batch's empty slots are labelled -100)
+    num_examples = sum((batch["labels"] != IGNORE_INDEX).sum() for batch in micro_batches)
     total = torch.zeros((), device=micro_batches[0]["labels"].device)
     for i, batch in enumerate(micro_batches):
         if before_forward:
             before_forward(batch)
+        if cudagraphs:
+            torch.compiler.cudagraph_mark_step_begin()
         last = i == len(micro_batches) - 1
         with no_sync() if no_sync and not last else contextlib.nullcontext():
             with autocast(batch["labels"].device, precision):
-                logits = model(**model_inputs(batch)).logits  # (B, C)
-            loss = F.cross_entropy(logits.float(), batch["labels"], reduction="sum") / num_examples
+                logits = model(**model_inputs(batch)).logits  # (B, C); with a layout, (S, C) slots
+            loss = F.cross_entropy(logits.float(), batch["labels"], reduction="sum",
+                                   ignore_index=IGNORE_INDEX) / num_examples
             scaler.scale(loss).backward()
         total += loss.detach()
     return total
