@@ -115,3 +115,11 @@ def test_compile_mode_needs_compile():
     with pytest.raises(ParameterError, match="compile_mode='reduce-overhead' applies only when compiling"):
         TrainConfig(compile_mode="reduce-overhead").validate()
     TrainConfig(compile=True, compile_mode="reduce-overhead").validate()
+
+
+def test_adamw_bench_times_three_kernels_and_prints_ratios(tiny, capsys):
+    from bertlab.train import adamw_bench
+
+    assert adamw_bench.main(["--model", tiny, "--steps", "2", "--repeats", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert all(f"{kind} " in printed for kind in ("plain", "foreach", "fused")) and "fused is " in printed

@@ -2,7 +2,11 @@
 
 Derived in notebook 11. Two parameter groups, as nanoGPT does: weight matrices decay, the
 1-D parameters (biases, LayerNorm weights) do not; the fused AdamW kernel where PyTorch has
-one (CUDA and CPU).
+one (CUDA and CPU). On a 2-core AMD EPYC (AVX2) the fused step of MiniLM's 22.7M parameters
+took 28.6 ms against 150 ms for foreach and 188 ms for plain AdamW (medians of 3,
+`python -m bertlab.train.adamw_bench`, 2026-12-08): 6.6x faster than plain, and about 8% of
+a 2-second training step saved. Training loops time whole steps, where that share drowns in
+their noise; timed alone the answer is clear, so fused stays on for CPU too.
 """
 
 from __future__ import annotations
