@@ -166,6 +166,14 @@ def _load(factory: Any, name: str, **kwargs: Any) -> Any:
         raise _unreadable(name, folder, err) from None
 
 
+def _check_weights(name: str) -> None:
+    """`bertlab.pretrained.check_weights` on the folder of `name`: a damaged file or a pickle is
+    one sentence before transformers reads it."""
+    from bertlab.pretrained import check_weights  # bertlab.pretrained imports this module
+
+    check_weights(model_dir(name))
+
+
 def _unreadable(name: str, folder: Path, err: Exception) -> ModelNotFoundError:
     return not_found(name, f"the folder {folder} could not be loaded ({type(err).__name__}); check "
                            "it holds config.json, the weights and the tokenizer files")
@@ -186,6 +194,7 @@ def load_encoder(name: str = DEFAULT_MODEL, **kwargs: Any) -> Any:
     """
     from transformers import AutoModel  # heavy: imported when a model is loaded
 
+    _check_weights(name)
     return _load(AutoModel, name, **kwargs).eval()
 
 
@@ -197,6 +206,7 @@ def load_classifier(name: str = DEFAULT_MODEL, num_labels: int = 2, **kwargs: An
     """
     from transformers import AutoModelForSequenceClassification  # heavy: imported when loading
 
+    _check_weights(name)
     return _load(AutoModelForSequenceClassification, name, num_labels=num_labels, **kwargs).eval()
 
 

@@ -187,6 +187,25 @@ def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
     )
 
 
+def check_weights(folder: str | Path) -> None:
+    """Read a checkpoint's weights far enough to know they are whole and hold no pickle, before
+    transformers loads them (its errors are tracebacks, and its message for a pickle suggests
+    ``weights_only=False``, the one thing never to do with an unknown file): the header and
+    sizes of model.safetensors (no tensor is read), else all of pytorch_model.bin, weights only.
+    Raises `read_weights`'s one sentence; a folder with neither file is left to the loader."""
+    folder = Path(folder)
+    if (folder / "model.safetensors").exists():
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
+                f.keys()
+        except (SafetensorError, OSError, ValueError) as err:
+            raise _damaged("model.safetensors", folder, err) from None
+    elif (folder / "pytorch_model.bin").exists():
+        read_weights(folder)
+
+
 def _damaged(file: str, folder: Path, err: Exception) -> ModelFileError:
     """The one "damaged weights" sentence, with the reader's own reason, first line, in brackets."""
     reason = (str(err).strip().splitlines() or [type(err).__name__])[0].split(". ")[0].rstrip(".")

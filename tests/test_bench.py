@@ -46,6 +46,11 @@ def test_a_loaded_machine_is_named_in_a_warning(monkeypatch, capsys):
     monkeypatch.setattr(bench.os, "getloadavg", lambda: (0.4, 1.0, 1.0))
     bench.load_average("end")
     assert "WARNING" not in capsys.readouterr().out
+    monkeypatch.setattr(bench.os, "getloadavg", lambda: (1.96, 1.0, 1.0))  # the benchmark's own 2 threads
+    bench.load_average("end", own=2)
+    assert "WARNING" not in capsys.readouterr().out
+    bench.load_average("end", own=0)
+    assert "WARNING: the load average at the end is 1.96" in capsys.readouterr().out
 
 
 def run_bench(tmp_path, *extra):
@@ -123,3 +128,23 @@ def test_adamw_bench_times_three_kernels_and_prints_ratios(tiny, capsys):
     assert adamw_bench.main(["--model", tiny, "--steps", "2", "--repeats", "1"]) == 0
     printed = capsys.readouterr().out
     assert all(f"{kind} " in printed for kind in ("plain", "foreach", "fused")) and "fused is " in printed
+
+
+def test_benchmarks_readme_tables_are_made_from_the_committed_json(tmp_path):
+    """Every committed benchmark file has its table in benchmarks/README.md, made from it."""
+    from bertlab.train import benchtable
+
+    readme = bench.BENCHMARKS / "README.md"
+    assert benchtable.main([str(readme), "--check"]) == 0, "run python -m bertlab.train.benchtable benchmarks/README.md"
+    tabled = {m[1] for m in benchtable.MARKER.findall(readme.read_text())}
+    assert tabled == {p.name for p in bench.BENCHMARKS.glob("*.json")}
+    for name in tabled:  # every committed file has all five loops, medians of 3, and its load recorded
+        record = json.loads((bench.BENCHMARKS / name).read_text())
+        assert {r["loop"] for r in record["results"]} >= {"naive", "trainer", "padded", "packed", "packed+compile"}, name
+        assert record["repeats"] >= 3 and "load_average_at_start" in record["machine"], name
+    stale = tmp_path / "README.md"
+    (tmp_path / "x.json").write_text(json.dumps(json.loads((bench.BENCHMARKS / sorted(tabled)[0]).read_text())))
+    stale.write_text("<!-- table: x.json -->\nold\n<!-- end table -->\n")
+    assert benchtable.main([str(stale), "--check"]) == 1
+    assert benchtable.main([str(stale)]) == 0 and benchtable.main([str(stale), "--check"]) == 0
+    assert "| minilm |" in stale.read_text() or "| bert-base |" in stale.read_text()

@@ -74,3 +74,17 @@ def test_finetune_rejects_a_bad_flag_in_one_sentence(tmp_path):
     done = subprocess.run([sys.executable, "-m", "bertlab", "finetune", "--lr", "-1"],
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2 and "lr must be greater than 0" in done.stderr
+
+
+def test_the_readmes_torchrun_line_offline_says_why_once(tmp_path):
+    """README.md's torchrun line with no network, on 2 gloo processes: every process meets the
+    same missing model, and the sentence is printed once (rank 0), not once per process."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                           str(free_port()), "-m", "bertlab", "finetune", "--model", "bert-base-uncased",
+                           "--dataset", "hf:nyu-mll/glue:sst2", "--device", "cpu"],
+                          capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    printed = done.stdout + done.stderr
+    assert done.returncode != 0
+    errors = [line for line in printed.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "may be offline" in errors[0] and errors[0].endswith("."), printed[-3000:]

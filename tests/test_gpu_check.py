@@ -32,23 +32,37 @@ sys.meta_path.insert(0, Hide())
 """
 
 
-def test_dry_run_writes_the_benchmark_and_both_fine_tunes(tmp_path):
-    """As on the GPU machine: `datasets` and the Jupyter packages cannot be imported."""
-    out = tmp_path / "gpu-dry.json"
+def gpu_check(tmp_path, *args):
+    """The script, given from a folder outside the repository, with `datasets` and the Jupyter
+    packages hidden as on the GPU machine; its record (written relative to that folder)."""
     absent = tmp_path / "absent"
-    absent.mkdir()
+    absent.mkdir(exist_ok=True)
     (absent / "sitecustomize.py").write_text(HIDE)
     env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(absent)}
-    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "run", "--dry-run", "--out", str(out)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "run", "--dry-run", "--out", "gpu-dry.json",
+                           *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    record = json.loads(out.read_text())
+    return json.loads((tmp_path / "gpu-dry.json").read_text()), done.stdout
+
+
+def test_dry_run_writes_the_benchmark_and_the_three_fine_tunes(tmp_path):
+    record, _ = gpu_check(tmp_path)
+    assert record["bertlab_source"] == "installed"  # the copy installed from the tree, not the tree
     assert record["dry_run"] is True and record["machine"]["cpu"] and record["results"] and record["ratios"]
     assert {r["loop"] for r in record["results"]} == {"naive", "trainer", "padded", "packed"}
+    assert {r["workload"] for r in record["results"]} == {"short", "longtail"}
     assert [(f["packing"], f["attn_implementation"]) for f in record["finetunes"]] == [
         (False, "sdpa"), (True, "sdpa"), (True, "varlen")]  # varlen falls back to the block mask on the CPU
     assert all(0 <= f["test_accuracy"] <= 1 and f["train_samples_per_s"] > 0 for f in record["finetunes"])
-    assert set(record["seconds"]) == {"bench", "finetune padded, sdpa", "finetune packed, sdpa", "finetune packed, varlen"}
+    assert record["not_run"] == {} and set(record["seconds"]) == {
+        "tiny short naive,trainer,padded,packed", "finetunes", "tiny longtail naive,trainer,padded,packed", "total"}
+
+
+def test_a_part_that_would_not_fit_the_window_is_left_out_and_said(tmp_path):
+    record, printed = gpu_check(tmp_path, "--window", "0.01")
+    assert record["results"] == [] and record["finetunes"] == [] and len(record["not_run"]) == 3
+    assert "expected to take 60 s with 0 s of the window left" in record["not_run"]["finetunes"]
+    assert "not run: finetunes" in printed
 
 
 def test_fp16_stand_in_loads_as_fp32_and_matches_the_bundled_model(tmp_path):

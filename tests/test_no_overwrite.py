@@ -192,3 +192,21 @@ def test_sweep_metrics_path_in_the_grid_says_it_cannot_be_swept(scratch, points,
     err = refused(["sweep", "07", "--grid", "metrics_path=a.json,b.json", "-p", "profile", "ci"], capsys)
     assert "metrics_path cannot be swept: the sweep sets it for each point" in err and "drop it from --grid" in err
     assert points == [] and not (scratch / "runs").exists()
+
+
+def test_ctrl_c_in_a_sweep_says_what_is_kept_and_how_to_go_on(scratch, points, monkeypatch, capsys):
+    ran = runner.run
+
+    def ctrl_c_at_the_second(*args, **kwargs):
+        if len(points) == 1:
+            raise KeyboardInterrupt
+        return ran(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "run", ctrl_c_at_the_second)
+    command = ["sweep", "07", "--grid", "seed=0,1,2", "-p", "profile", "ci", "--name", "stopped"]
+    assert main(command) == 130  # was: a KeyboardInterrupt traceback
+    err = capsys.readouterr().err
+    assert "interrupted: The sweep was interrupted with 1 of 3 points finished, kept in runs/stopped" in err
+    assert "run the same command again to run the rest (finished points are skipped)" in err and "Traceback" not in err
+    monkeypatch.setattr(runner, "run", ran)
+    assert main(command) == 0 and len(points) == 3  # seed=0 skipped, the other two run

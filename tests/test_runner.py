@@ -81,3 +81,19 @@ def test_run_out_never_replaces_without_asking(case, tmp_path, capsys):
             runner.check_out(str(out.with_name("03_copy.ipynb")), out, overwrite=True)
     if case == "exists":
         assert runner.check_out(str(out), REPO / "notebooks" / "03_losses_and_optimizers.ipynb", True) == out
+
+
+def test_refresh_of_a_failing_notebook_is_one_sentence_and_leaves_the_file(tmp_path, capsys):
+    import nbformat
+
+    from bertlab.__main__ import main
+
+    path = tmp_path / "99_fails.ipynb"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("1 / 0")])
+    nbformat.write(nb, str(path))
+    before = path.read_bytes()
+    assert main(["refresh", str(path)]) == 2  # was: nbclient's CellExecutionError traceback
+    err = capsys.readouterr().err
+    assert "99_fails.ipynb was not refreshed: a cell raised ZeroDivisionError: division by zero" in err, err
+    assert "the file is left as it was" in err and "Traceback" not in err
+    assert path.read_bytes() == before

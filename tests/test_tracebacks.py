@@ -89,6 +89,29 @@ def refused_pickle(tmp: Path) -> None:
     read_weights(tmp)
 
 
+def transformers_folder(tmp: Path, weights: str) -> str:
+    """A copy of the tiny model's folder whose weights are cut short, or a pickle (issue 25)."""
+    from bertlab.train.bench import save_random_model
+
+    folder = Path(save_random_model(tmp / "model", "tiny"))
+    path = folder / "model.safetensors"
+    if weights == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        path.unlink()
+        torch.save({"w": torch.ones(2), "x": _Pickled()}, folder / "pytorch_model.bin")
+    return str(folder)
+
+
+def finetune_transformers(weights: str):
+    """`finetune --model DIR --implementation transformers` with damaged or pickled weights."""
+    def go(tmp: Path, capsys) -> tuple[int, str]:
+        folder = transformers_folder(tmp, weights)
+        return command("finetune", "--model", folder, "--implementation", "transformers", "--max-steps", "1",
+                       "--max-train-examples", "8", "--max-eval-examples", "4", "--output-dir", "TMP/ft")(tmp, capsys)
+    return go
+
+
 # id: (the case, the exit status, words that must be printed: what was wrong and what to do)
 CASES = {
     # the command line
@@ -132,6 +155,9 @@ CASES = {
     # model files
     "truncated safetensors": (library(truncated_safetensors), 2, ["damaged or incomplete", "save it again"]),
     "refused pickle": (library(refused_pickle), 2, ["refused as unsafe", "safe_serialization=True"]),
+    # issue 25: transformers' own loader used to raise SafetensorError, or UnpicklingError advising weights_only=False
+    "transformers truncated": (finetune_transformers("truncated"), 2, ["damaged or incomplete", "save it again"]),
+    "transformers pickle": (finetune_transformers("pickle"), 2, ["refused as unsafe", "safe_serialization=True"]),
 }
 
 
@@ -145,6 +171,7 @@ def test_each_case_is_one_sentence_that_says_what_to_do(case, tmp_path, capsys, 
         go, status, words = CASES[case]
     got, printed = go(tmp_path, capsys)
     assert "Traceback" not in printed and 'File "' not in printed and "a pickle ran code" not in printed, printed
+    assert "weights_only=False" not in printed, printed
     assert got == status, printed
     for word in words:
         assert word in printed, (word, printed)

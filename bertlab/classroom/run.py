@@ -136,6 +136,16 @@ def refresh_main(args: argparse.Namespace) -> int:
     for name in args.notebook:
         path = notebooks.find(name)
         t0 = time.perf_counter()
-        notebooks.refresh(path, timeout=args.timeout)
+        try:
+            notebooks.refresh(path, timeout=args.timeout)
+        except Exception as err:  # nbclient's, by name: it is imported only to execute
+            kind = type(err).__name__
+            if kind not in ("CellExecutionError", "CellTimeoutError", "DeadKernelError"):
+                raise
+            lines = [line for line in str(err).strip().splitlines() if line.strip()]
+            why = (f"a cell raised {err.ename}: {str(err.evalue).strip()[:300]}" if kind == "CellExecutionError"
+                   else f"{kind}: {lines[-1][:300] if lines else 'no message'}")
+            raise BertlabError(f"{path.name} was not refreshed: {why}; the file is left as it was. Fix the notebook "
+                               f"(python -m bertlab run {path.stem[:2]} shows the failing cell) and refresh it again.") from None
         print(f"{path.name}: refreshed in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import sys
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -32,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from bertlab import results
+from bertlab import interrupts, results
 from bertlab.classroom import notebooks, report
 from bertlab.classroom import run as runner
 from bertlab.errors import ParameterError
@@ -40,6 +41,12 @@ from bertlab.plots import PALETTE
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                      "NUMEXPR_NUM_THREADS")
+
+
+# a cell running longer than this stops its point: the longest cell of a laptop run (notebook 11's
+# fine-tune, up to 10 minutes with a user's own data) fits, and a hung one (issue 25 saw a widget
+# cell of notebook 07 wait for minutes with the kernel idle, not reproduced since) costs less
+SWEEP_CELL_TIMEOUT = 900
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default="", help="sweep folder under runs/ (default: from the grid)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a sweep of the same --name made with another notebook, grid or -p values")
-    parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    parser.add_argument("--timeout", type=int, default=SWEEP_CELL_TIMEOUT,
+                        help=f"seconds a cell may run before its point is stopped and marked failed (default "
+                             f"{SWEEP_CELL_TIMEOUT}: a laptop run's longest cell takes minutes, and a cell that hangs "
+                             "then costs a sweep 15 minutes, not 30)")
 
 
 def parse_grid(items: list[str]) -> dict[str, list[str]]:
@@ -188,8 +198,12 @@ def _run_all(path: Path, todo: list[tuple[int, dict, Path]], jobs: int, timeout:
             raise
 
 
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) in a sweep: which points are kept, and how to run the rest."""
+
+
 def sweep(notebook: str, grid_items: list[str], fixed: dict[str, str] | None = None, jobs: int = 1,
-          metric: str = "", name: str = "", timeout: int = 1800, runs: Path | None = None,
+          metric: str = "", name: str = "", timeout: int = SWEEP_CELL_TIMEOUT, runs: Path | None = None,
           overwrite: bool = False) -> dict:
     """Run the grid; return {"dir", "rows", "metric", "summary", "plot", "report"}."""
     fixed = dict(fixed or {})
@@ -237,7 +251,13 @@ def sweep(notebook: str, grid_items: list[str], fixed: dict[str, str] | None = N
             record(index, given, point_dir, done, skipped=True)
         else:
             todo.append((index, given, point_dir))
-    _run_all(path, todo, jobs, timeout, record)
+    try:
+        _run_all(path, todo, jobs, timeout, record)
+    except KeyboardInterrupt:
+        finished = sum(bool(r) and r["ok"] for r in rows)
+        raise SweepInterrupted(f"The sweep was interrupted with {finished} of {len(points)} points finished, kept in "
+                               f"{notebooks.display_path(sweep_dir)}; run the same command again to run the rest "
+                               "(finished points are skipped).") from None
     return _write_outputs(path, sweep_dir, grid, typed, fixed, rows, metric)
 
 
@@ -332,8 +352,13 @@ def comparison_figure(rows: list[dict], typed: dict[str, list[Any]], metric: str
 
 
 def main(args: argparse.Namespace) -> int:
-    out = sweep(args.notebook, args.grid, dict(args.parameter), jobs=args.jobs, metric=args.metric,
-                name=args.name, timeout=args.timeout, overwrite=args.overwrite)
+    try:
+        with interrupts.terminate_as_interrupt():
+            out = sweep(args.notebook, args.grid, dict(args.parameter), jobs=args.jobs, metric=args.metric,
+                        name=args.name, timeout=args.timeout, overwrite=args.overwrite)
+    except SweepInterrupted as stop:
+        print(f"interrupted: {stop}", file=sys.stderr)
+        return 128 + int(interrupts.stopped_by)
     rows, metric = out["rows"], out["metric"]
     columns = ["point", "ok", "seconds"] + ([metric] if metric in out["metric_names"] else [])
     print(report.text_table(columns, [[r.get(c, "") for c in columns] for r in rows]))

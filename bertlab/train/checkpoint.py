@@ -16,7 +16,7 @@ names it and offers the previous checkpoint or the best weights, never a traceba
 
 Ctrl-C during `fit` saves a checkpoint of the steps done and raises `Interrupted`, whose
 one sentence says how to resume; SIGTERM (what `kill` and job schedulers send) does the same
-(`terminate_as_interrupt`). `check_output_dir` guards the folder itself: a run never
+(`bertlab.interrupts.terminate_as_interrupt`). `check_output_dir` guards the folder itself: a run never
 silently replaces another's checkpoints, and a path that is a file is refused before any
 training; a resume whose `last/` lost its state.json is refused too (`resumable`), rather than
 quietly starting again at step 0.
@@ -24,15 +24,11 @@ quietly starting again at step 0.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import random
 import shutil
-import signal
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +49,7 @@ class Interrupted(KeyboardInterrupt):
     """
 
     def __init__(self, step: int, total: int, folder: Path | None, final: bool = False):
-        self.step, self.total, self.folder = step, total, folder
+        self.step, self.total, self.folder, self.final = step, total, folder, final
         if folder is None:
             how = "nothing was saved (no output_dir); give the run an output_dir to make it resumable"
         elif final:
@@ -68,28 +64,6 @@ class Interrupted(KeyboardInterrupt):
 
     def _render_traceback_(self) -> list[str]:  # IPython shows this sentence, not a traceback
         return [f"Interrupted: {self}"]
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """Within this block, SIGTERM raises KeyboardInterrupt, so `fit` stops as on Ctrl-C: checkpointed,
-    with the sentence that says how to resume, instead of dying without a word.
-
-    Python lets only the main thread install signal handlers; elsewhere nothing changes. The
-    previous handler is put back at the end.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:  # None: a handler installed outside Python, which cannot be put back; the default then
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _replace_dir(tmp: Path, target: Path) -> None:

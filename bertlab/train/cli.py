@@ -23,7 +23,8 @@ from dataclasses import MISSING, fields
 
 import torch
 
-from bertlab import env, results
+from bertlab import env, interrupts, results
+from bertlab.errors import BertlabError
 from bertlab.train import checkpoint
 from bertlab.train.config import HELP, IMPLEMENTATIONS, PRECISIONS, TrainConfig
 from bertlab.train.loop import fit
@@ -92,14 +93,23 @@ def main(args: argparse.Namespace) -> int:
         result = fit(*setup(cfg), cfg, progress=rank == 0)
     except checkpoint.Interrupted as stop:
         if rank == 0:
-            where = (f"checkpoint saved in {stop.folder}; resume with: {resume_command(cfg, args.metrics_path)}"
-                     if stop.folder else "nothing saved (no --output-dir, so nothing to resume)")
-            print(f"interrupted at step {stop.step} of {stop.total}; {where}")
-        return 130
+            resume = resume_command(cfg, args.metrics_path)
+            if stop.final and stop.folder:  # training had finished: the run is saved, only its scores are missing
+                print(f"interrupted during the final evaluation, after the last step ({stop.step} of {stop.total}); "
+                      f"the trained run is in {stop.folder}; to evaluate it without training again: {resume}")
+            else:
+                where = (f"checkpoint saved in {stop.folder}; resume with: {resume}"
+                         if stop.folder else "nothing saved (no --output-dir, so nothing to resume)")
+                print(f"interrupted at step {stop.step} of {stop.total}; {where}")
+        return 128 + int(interrupts.stopped_by)  # 130 for Ctrl-C, 143 for SIGTERM, as shells expect
     except KeyboardInterrupt:
         if rank == 0:
             print("interrupted before training started; nothing to resume")
-        return 130
+        return 128 + int(interrupts.stopped_by)
+    except BertlabError:
+        if rank > 0:  # under torchrun every process meets the same error: rank 0 says it, once
+            return 2
+        raise
     finally:
         if started:
             torch.distributed.destroy_process_group()

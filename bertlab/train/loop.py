@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from bertlab import env
+from bertlab import env, interrupts
 from bertlab.data import Collator
 from bertlab.errors import ParameterError
 from bertlab.train import budget, checkpoint
@@ -37,9 +37,12 @@ from bertlab.train.evaluation import evaluate, final_metrics
 from bertlab.train.optimizer import make_optimizer
 from bertlab.train.packing import packed_collator, sentence_lengths
 from bertlab.train.precision import allow_tf32, resolve_precision
+from bertlab.train.prefetch import Prefetcher
 from bertlab.train.setup import distributed, local_device
 from bertlab.train.step import accumulate, check_losses, make_schedule, to_device, update
 from bertlab.train.throughput import Meter
+
+PREFETCH_ON = ("cuda",)  # devices whose next batches are made on a thread (bertlab.train.prefetch)
 
 
 @dataclass
@@ -128,6 +131,9 @@ class Trainer:
         if cfg.compile:  # packed: one static shape; padded batches change shape from step to step
             mode = None if cfg.compile_mode == "default" else cfg.compile_mode
             self.step_model = torch.compile(self.step_model, dynamic=not cfg.packing, mode=mode)
+        # the next step's batches made (and pinned) on a thread while this step runs: CUDA only
+        self.prefetch = Prefetcher(self.make_batches, enabled=self.device.type in PREFETCH_ON)
+        self.upcoming: list[Any] | None = None  # the next step's examples, for `prefetch`
         self.meter = Meter(self.model, self.device, self.precision)
         self.steps_run = 0  # steps taken by this process (a resumed run starts again at 0)
         self.updating = False  # inside an optimizer update: a checkpoint now would be half of one
@@ -146,12 +152,21 @@ class Trainer:
         return saved
 
     # -- one optimizer step -----------------------------------------------------------
+    def make_batches(self, examples: list[Any], micro_batch_size: int) -> list[dict[str, Any]]:
+        """One step's micro-batches on the host; pinned on CUDA (`bertlab.train.prefetch`)."""
+        batches = [self.collate(micro) for micro in split(examples, micro_batch_size)]
+        return [{k: v.pin_memory() for k, v in b.items()} for b in batches] if self.device.type == "cuda" else batches
+
     def accumulate(self, examples: list[Any]) -> tuple[torch.Tensor, list[int]]:
         """Forward and backward over the micro-batches of one step; returns (loss, real lengths)."""
-        micro_batches = [self.collate(micro) for micro in split(examples, self.state.micro_batch_size)]
+        micro_batches = self.prefetch.get(examples, self.state.micro_batch_size)
+        if self.upcoming:  # the next step's batches are made while this one runs
+            self.prefetch.start(self.upcoming, self.state.micro_batch_size)
+            self.upcoming = None
         lengths = [n for batch in micro_batches for n in sentence_lengths(batch["attention_mask"])]
         hook = self.hooks.before_forward
-        loss = accumulate(self.step_model, [to_device(b, self.device) for b in micro_batches], self.precision,
+        on_device = [to_device(b, self.device, pinned=True) for b in micro_batches]
+        loss = accumulate(self.step_model, on_device, self.precision,
                           self.scaler, no_sync=self.step_model.no_sync if self.world_size > 1 else None,
                           before_forward=(lambda batch: hook(self.state, batch)) if hook else None,
                           cudagraphs=self.cfg.compile and self.cfg.compile_mode == "reduce-overhead")
@@ -197,6 +212,7 @@ class Trainer:
     def evaluate_and_save(self) -> None:
         """Score the validation split, keep the best weights, write the `last` checkpoint."""
         self.state.evaluated_step = self.state.global_step
+        self.prefetch.wait()  # its thread may be tokenizing: one tokenizer, one thread at a time
         self.meter.stop()  # evaluation and checkpoints are not training time
         start = time.perf_counter()
         self._flush_losses()
@@ -245,9 +261,12 @@ class Trainer:
                 budget.warm_up(self)
             while state.epoch < cfg.num_epochs and state.global_step < self.total_steps:
                 self.sampler.set_epoch(state.epoch)
-                for indices in list(self.sampler)[state.step_in_epoch :]:
+                steps = list(self.sampler)[state.step_in_epoch :]
+                for i, indices in enumerate(steps):
                     if state.global_step >= self.total_steps:
                         break
+                    last = i + 1 == len(steps) or state.global_step + 1 == self.total_steps
+                    self.upcoming = None if last else [self.train[j] for j in steps[i + 1]]
                     self.train_step(indices)
                 if state.step_in_epoch < len(self.sampler):
                     break  # stopped by max_steps in mid-epoch
@@ -261,6 +280,7 @@ class Trainer:
         except KeyboardInterrupt:
             raise self.interrupted() from None
         finally:
+            self.prefetch.close()
             self.bar.close()
         self.meter.stop()
         try:  # `last` already holds the finished run (the loop ends scored and saved): nothing to save here
@@ -323,5 +343,5 @@ def fit(model: Any, tokenizer: Any, data: Any, cfg: TrainConfig, hooks: Hooks | 
     Ctrl-C, or SIGTERM, checkpoints the run (with an output_dir) and raises `checkpoint.Interrupted`,
     one sentence; a loss that became nan or inf raises `bertlab.errors.TrainingDiverged`.
     """
-    with checkpoint.terminate_as_interrupt():
+    with interrupts.terminate_as_interrupt():
         return Trainer(model, tokenizer, data, cfg, hooks, progress).run()

@@ -78,10 +78,11 @@ def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v for k, v in batch.items() if k != "labels"}
 
 
-def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+def to_device(batch: dict[str, torch.Tensor], device: torch.device, pinned: bool = False) -> dict[str, torch.Tensor]:
     """Copy a batch to `device`; from pinned (page-locked) memory on CUDA, so that the copy runs
-    asynchronously (non_blocking) while the GPU still works on the previous step."""
-    if device.type == "cuda":
+    asynchronously (non_blocking) while the GPU still works on the previous step. `pinned`:
+    the batch was pinned ahead (`bertlab.train.prefetch`); else it is pinned here."""
+    if device.type == "cuda" and not pinned:
         batch = {k: v.pin_memory() for k, v in batch.items()}
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
