@@ -210,14 +210,16 @@ def test_a_grader_that_dies_leaves_everyone_graded_so_far(tmp_path, monkeypatch)
     assert calls[4:] == ["ann", "ben", "cal"]
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "bad_limit", "out_folder", "out_inside", "bad_points"])
+@pytest.mark.parametrize("case", ["missing", "empty", "bad_limit", "out_folder", "out_inside", "bad_points",
+                                  "small_memory"])
 def test_bad_input_is_one_sentence(case, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     (tmp_path / "a.txt").write_text("x")
     folder = {"missing": tmp_path / "nope", "empty": tmp_path / "empty"}.get(case, tmp_path)
     out = {"out_folder": tmp_path / "empty", "out_inside": tmp_path / "grades.csv"}.get(
         case, tmp_path.parent / f"{tmp_path.name}-g.csv")
-    extra = {"bad_limit": ["--timeout", "0"], "bad_points": ["--points", str(tmp_path / "a.txt")]}.get(case, [])
+    extra = {"bad_limit": ["--timeout", "0"], "bad_points": ["--points", str(tmp_path / "a.txt")],
+             "small_memory": ["--memory-gb", "0.5"]}.get(case, [])  # was: everyone 0, exit 0
     assert main(["grade", str(folder), "--out", str(out), *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err
@@ -274,3 +276,84 @@ def test_a_csv_that_grade_did_not_write_is_not_replaced(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "already exists and no grading run wrote it" in err and "\n" not in err
     assert out.read_text() == "student,mark\nzoe,A\n"
+
+
+def fake_grading(monkeypatch, stop_on: str = "", how: type[BaseException] = SystemExit):
+    """grade_one replaced by a quick stand-in that passes 00.1; `stop_on` a student stops the grader."""
+    calls = []
+
+    def fake(path, *args, **kwargs):
+        calls.append(path.stem)
+        if path.stem == stop_on:
+            raise how("the grader stopped here")
+        return {"notebook": (True, "ran"), "exercises": {"00.1": (True, "passed")}}
+
+    monkeypatch.setattr(grade, "grade_one", fake)
+    return calls
+
+
+def test_the_submission_that_stopped_the_grader_is_named_and_skipped_on_rerun(tmp_path, monkeypatch, capsys):
+    for name in ("ann", "ben", "cal"):
+        (tmp_path / f"{name}.txt").write_text(name)
+    out = tmp_path.parent / f"{tmp_path.name}-stopped" / "grades.csv"
+    calls = fake_grading(monkeypatch, stop_on="ben")  # as if ben's code killed the grader
+    with pytest.raises(SystemExit):
+        grade.grade(tmp_path, out, progress=False)
+    calls = fake_grading(monkeypatch)
+    rows = grade.grade(tmp_path, out, progress=False)  # was: ben ran again, and stopped every rerun
+    assert calls == ["cal"]
+    assert "ben: skipped: the last grading run stopped while grading this submission" in capsys.readouterr().err
+    ben = [r for r in rows if r["student"] == "ben"]
+    assert not any(r["passed"] for r in ben) and "--regrade" in ben[0]["message"]
+    grade.grade(tmp_path, out, progress=False, regrade=True)
+    assert calls[1:] == ["ann", "ben", "cal"]
+
+
+def test_lms_cells_that_a_spreadsheet_would_run_are_escaped(tmp_path, monkeypatch):
+    (tmp_path / '=HYPERLINK("x.example","y").txt').write_text("x")
+    (tmp_path / "@sum.txt").write_text("x")
+    out = tmp_path.parent / f"{tmp_path.name}-lms" / "grades.csv"
+    fake_grading(monkeypatch)
+    grade.grade(tmp_path, out, progress=False)
+    lms = list(csv.reader(out.with_name("grades-lms.csv").open()))
+    assert [row[0] for row in lms[1:]] == ["'=HYPERLINK(\"x.example\",\"y\")", "'@sum"]
+    assert all(r["student"][:1] not in "=+-@" for r in csv.DictReader(out.open()))
+
+
+def test_an_out_holding_another_folders_grades_is_refused(tmp_path, monkeypatch, capsys):
+    first, second = tmp_path / "class-a", tmp_path / "class-b"
+    for folder, name in ((first, "ann"), (second, "zed")):
+        folder.mkdir()
+        (folder / f"{name}.txt").write_text(name)
+    out = tmp_path / "grades.csv"
+    fake_grading(monkeypatch)
+    assert main(["grade", str(first), "--out", str(out)]) == 0
+    assert main(["grade", str(second), "--out", str(out)]) == 2  # was: ann silently dropped
+    assert f"holds the grades of another submissions folder ({first})" in capsys.readouterr().err
+    assert [r["student"] for r in csv.DictReader(out.open())] == ["ann", "ann"]
+    assert main(["grade", str(second), "--out", str(out), "--overwrite"]) == 0
+    assert {r["student"] for r in csv.DictReader(out.open())} == {"zed"}
+
+
+def test_ctrl_c_while_grading_is_one_sentence_and_keeps_the_results(tmp_path, monkeypatch, capsys):
+    for name in ("ann", "ben"):
+        (tmp_path / f"{name}.txt").write_text(name)
+    out = tmp_path.parent / f"{tmp_path.name}-ctrl-c" / "grades.csv"
+    fake_grading(monkeypatch, stop_on="ben", how=KeyboardInterrupt)
+    assert main(["grade", str(tmp_path), "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted:" in err and "run the same command again to grade the rest" in err and "Traceback" not in err
+    assert [r["student"] for r in csv.DictReader(out.open())] == ["ann", "ann"]
+    calls = fake_grading(monkeypatch)
+    assert main(["grade", str(tmp_path), "--out", str(out)]) == 0 and calls == ["ben"]  # Ctrl-C is no crash
+
+
+def test_a_hidden_check_that_exits_is_one_sentence(tmp_path, capsys):
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "ann.txt").write_text("x")
+    (tmp_path / "hidden").mkdir()
+    (tmp_path / "hidden" / "quits.py").write_text("raise SystemExit(3)\n")
+    assert main(["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "g.csv"),
+                 "--hidden-checks", str(tmp_path / "hidden")]) == 2  # was: exit 3, no word
+    err = capsys.readouterr().err.strip()
+    assert err == "error: The hidden check quits.py does not load (it calls exit(3)); fix it and grade again."

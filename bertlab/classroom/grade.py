@@ -40,6 +40,9 @@ from bertlab.errors import ParameterError
 
 RUN = "from bertlab.classroom.grade import _execute_worker; _execute_worker()"
 CHECK = "from bertlab.classroom.grade import _check_worker; _check_worker()"
+# address space a notebook's Python needs to start: importing torch and the checks failed under
+# a 1 GB limit and passed at 1.5 GB (AMD EPYC, torch 2.13); a kernel running a notebook needs more
+MIN_MEMORY_GB = 2.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "register 'NN.K:label' checks like bertlab/exercises), run only here")
     parser.add_argument("--regrade", action="store_true",
                         help="grade every submission again, even those graded before with the same file")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an --out that holds the grades of another submissions folder")
 
 
 def _private_stdout() -> Any:
@@ -212,21 +217,6 @@ def _verdicts(stdout: str, nonce: str) -> list[Any]:
 # Grading a folder
 
 
-def read_submission(path: Path) -> tuple[Any, str]:
-    """(the notebook, "") or (None, why it is not a notebook)."""
-    import nbformat  # heavy: see the note on imports at the top
-
-    if path.suffix != ".ipynb":
-        return None, f"not a notebook (a {path.suffix or 'suffix-less'} file); nothing was checked"
-    try:
-        nb = nbformat.read(str(path), as_version=4)
-        if not isinstance(nb.get("cells"), list):
-            raise ValueError("no cells")
-        return nb, ""
-    except Exception as err:
-        return None, f"not a valid notebook ({type(err).__name__}); nothing was checked"
-
-
 def _startup_files() -> dict[str, str]:
     """The teacher's IPython start-up files ($IPYTHONDIR), which every kernel runs first."""
     folder = Path(os.environ.get("IPYTHONDIR") or "/nonexistent") / "profile_default" / "startup"
@@ -241,7 +231,7 @@ def grade_one(path: Path, timeout: int = 120, time_limit: int = 900, memory_gb: 
     `hidden` is (the hidden checks' files as (name, source), the ids they register, such as
     "06.2:long", each run on the solution of the exercise before the colon); `expected`, the exercise
     ids of the assignment: a notebook with others, or with none of them, is not run."""
-    nb, problem = read_submission(path)
+    nb, problem = gradebook.read_submission(path)
     if nb is None:
         return {"notebook": (False, problem), "exercises": {}}
     exercises = {}
@@ -281,13 +271,17 @@ def grade_one(path: Path, timeout: int = 120, time_limit: int = 900, memory_gb: 
 def grade(submissions: str | Path, out: str | Path = "grades.csv", timeout: int = 120,
           time_limit: int = 900, memory_gb: float = 16.0, progress: bool = True, regrade: bool = False,
           points: str | None = None, hidden_checks: str | None = None, assignment_name: str | None = None,
-          boundary: sandbox.Boundary | None = None) -> list[dict]:
+          boundary: sandbox.Boundary | None = None, overwrite: bool = False) -> list[dict]:
     """Grade every file in `submissions`, writing the outputs as each finishes; return the rows."""
     folder, out = Path(submissions), Path(out)
     if not folder.is_dir():
         raise ParameterError(f"The submissions folder {submissions} does not exist; give a folder of notebooks.")
     if timeout < 1 or time_limit < 1 or memory_gb <= 0:
         raise ParameterError("--timeout, --time-limit and --memory-gb must be greater than 0.")
+    if memory_gb < MIN_MEMORY_GB:  # else every child dies importing torch, and everyone gets 0
+        raise ParameterError(f"--memory-gb {memory_gb:g} is too little for a notebook to start (Python with torch "
+                             f"needs more than 1.5 GB of address space); give {MIN_MEMORY_GB:g} or more "
+                             "(the default is 16).")
     gradebook.check_out(out, folder)
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     if not files:
@@ -303,7 +297,7 @@ def grade(submissions: str | Path, out: str | Path = "grades.csv", timeout: int 
     ids = None if expected is None else expected + sorted(h for h in hidden if h.partition(":")[0] in expected)
     settings = {"timeout": timeout, "time_limit": time_limit, "memory_gb": memory_gb, "points": worth,
                 "expected": expected, "hidden": sources, "boundary": not boundary.problem}
-    book = gradebook.Gradebook(out, settings, regrade, worth, ids, boundary.problem)
+    book = gradebook.Gradebook(out, settings, regrade, worth, ids, boundary.problem, folder, overwrite)
     book.begin([p.stem for p in files])
     for path in files:
         t0, sha = time.perf_counter(), gradebook.digest(path)
@@ -311,7 +305,18 @@ def grade(submissions: str | Path, out: str | Path = "grades.csv", timeout: int 
             if progress:
                 print(f"{path.stem}: graded before with the same file (pass --regrade to grade again)")
             continue
-        result = grade_one(path, timeout, time_limit, memory_gb, boundary, (sources, sorted(hidden)), expected)
+        if book.stopped_on(path.stem, sha):  # it stopped the last run: recorded as failed, not run again
+            why = ("the last grading run stopped while grading this submission (its code may have killed the "
+                   "grader), so it was not run again; grade it with --regrade to try once more")
+            print(f"{path.stem}: skipped: {why}", file=sys.stderr)
+            book.record(path.stem, sha, {"notebook": (False, why), "exercises": {}})
+            continue
+        book.grading(path.stem, sha)
+        try:
+            result = grade_one(path, timeout, time_limit, memory_gb, boundary, (sources, sorted(hidden)), expected)
+        except KeyboardInterrupt:  # the teacher's Ctrl-C, not the submission's doing: rerun it next time
+            book.grading(None, None)
+            raise
         book.record(path.stem, sha, result)
         if progress:
             passed = sum(ok for ok, _ in result["exercises"].values())
@@ -321,28 +326,16 @@ def grade(submissions: str | Path, out: str | Path = "grades.csv", timeout: int 
     return book.rows()
 
 
-def summary(rows: list[dict]) -> str:
-    """Per exercise: how many students passed, and its title; then each student's total."""
-    from bertlab import check  # heavy (torch): see the note on imports at the top
-    from bertlab.classroom import report  # heavy (torch), as above
-
-    registry = check._registry()
-    order = list(dict.fromkeys(r["exercise"] for r in rows))
-    table = []
-    for eid in order:
-        mine = [r for r in rows if r["exercise"] == eid]
-        title = "the notebook ran (ci profile)" if eid == gradebook.NOTEBOOK_ROW else (
-            registry[eid].title if eid in registry else
-            "(a hidden check)" if ":" in eid else "(not a registered exercise)")
-        table.append([eid, title, f"{sum(r['passed'] for r in mine)}/{len(mine)}"])
-    return report.text_table(["exercise", "title", "passed"], table)
-
-
 def main(args: argparse.Namespace) -> int:
-    rows = grade(args.submissions, args.out, args.timeout, args.time_limit, args.memory_gb,
-                 regrade=args.regrade, points=args.points, hidden_checks=args.hidden_checks,
-                 assignment_name=args.assignment)
-    print(summary(rows))
+    try:
+        rows = grade(args.submissions, args.out, args.timeout, args.time_limit, args.memory_gb,
+                     regrade=args.regrade, points=args.points, hidden_checks=args.hidden_checks,
+                     assignment_name=args.assignment, overwrite=args.overwrite)
+    except KeyboardInterrupt:
+        print(f"interrupted: {args.out} holds every submission graded so far (and says the run is incomplete); "
+              "run the same command again to grade the rest (those graded are skipped).", file=sys.stderr)
+        return 130
+    print(gradebook.summary(rows))
     totals = gradebook.totals(rows)
     print("totals: " + ", ".join(f"{s} {got:g}/{most:g}" for s, (got, most) in totals.items()))
     print(f"{len(totals)} submissions; the table is in {args.out} (and {Path(args.out).stem}-lms.csv, "

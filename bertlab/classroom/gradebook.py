@@ -64,8 +64,9 @@ def load_hidden(folder: str | Path | None) -> tuple[list[tuple[str, str]], dict[
         for path in files:
             try:
                 exec(compile(path.read_text(), str(path), "exec"), {"__name__": f"bertlab.hidden.{path.stem}"})
-            except Exception as err:
-                raise ParameterError(f"The hidden check {path.name} does not load ({type(err).__name__}: {err}).") from None
+            except (Exception, SystemExit) as err:  # a file that calls exit() must not end the grader
+                why = f"it calls exit({err.code!r})" if isinstance(err, SystemExit) else f"{type(err).__name__}: {err}"
+                raise ParameterError(f"The hidden check {path.name} does not load ({why}); fix it and grade again.") from None
         added = {k: v.title for k, v in registry.items() if k not in saved}
     finally:
         registry.clear()
@@ -110,14 +111,23 @@ def digest(path: Path) -> str:
 
 def settings_key(settings: dict[str, Any]) -> str:
     """A hash of everything that decides a grade: limits, points, assignment, hidden checks
-    and the package's reference checks (bertlab/exercises), so changing one regrades all."""
-    checks = sorted((Path(__file__).resolve().parents[1] / "exercises").glob("*.py"))
-    text = json.dumps(settings, sort_keys=True) + "".join(p.read_text() for p in checks)
+    and the whole package (its reference checks, and the code they call), so changing one
+    regrades all, and a package changed by a submission is never taken for the same settings."""
+    package = Path(__file__).resolve().parents[1]
+    files = sorted(package.rglob("*.py"))
+    text = json.dumps(settings, sort_keys=True) + "".join(f"{p.relative_to(package)}\0{p.read_text()}" for p in files)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _number(x: float) -> str:
     return f"{x:g}"
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell safe to open in a spreadsheet: text starting with =, +, -, @ (or a tab or a
+    carriage return) is a formula there (=HYPERLINK(...) in a student's file name), so it gets
+    a leading apostrophe, which spreadsheets show as text (OWASP's advice on CSV injection)."""
+    return f"'{value}" if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def totals(rows: list[dict]) -> dict[str, tuple[float, float]]:
@@ -134,7 +144,7 @@ class Gradebook:
 
     def __init__(self, out: str | Path, settings: dict[str, Any], regrade: bool = False,
                  points: dict[str, float] | None = None, ids: list[str] | None = None,
-                 boundary: str = "") -> None:
+                 boundary: str = "", submissions: str | Path = "", overwrite: bool = False) -> None:
         self.out = Path(out)
         stem = self.out.stem
         self.lms = self.out.with_name(f"{stem}-lms.csv")
@@ -142,15 +152,32 @@ class Gradebook:
         self.state_path = self.out.with_name(f"{stem}.state.json")
         self.marker = self.out.with_name(f"{stem}.incomplete")
         self.key, self.points, self.ids, self.boundary = settings_key(settings), points or {}, ids, boundary
+        self.submissions = str(Path(submissions).resolve()) if submissions else ""
         self.students: dict[str, dict] = {}
         self.total = 0
-        if not regrade and self.state_path.is_file():
+        self.stopped_at: dict[str, str] = {}  # the submission being graded when a run stopped
+        state = {}
+        if self.state_path.is_file():
             try:
                 state = json.loads(self.state_path.read_text())
             except (OSError, ValueError):
                 state = {}
-            if state.get("settings") == self.key:
-                self.students = dict(state.get("students", {}))
+        earlier = state.get("submissions")
+        if earlier and self.submissions and earlier != self.submissions and not overwrite:
+            raise ParameterError(f"--out {self.out} holds the grades of another submissions folder ({earlier}); "
+                                 "give another --out, or pass --overwrite to replace them.")
+        if not regrade and state.get("settings") == self.key and earlier in (None, self.submissions):
+            self.students = dict(state.get("students", {}))
+            self.stopped_at = dict(state.get("grading") or {})
+
+    def stopped_on(self, student: str, sha256: str) -> bool:
+        """Whether the last run stopped while grading this very file (a submission can kill the
+        grader): it is then recorded as failed and skipped, not run again, unless --regrade."""
+        return self.stopped_at == {"student": student, "sha256": sha256}
+
+    def grading(self, student: str | None, sha256: str | None) -> None:
+        """Note, before running it, which submission is being graded (see `stopped_on`); None: none."""
+        self._write_state(grading={"student": student, "sha256": sha256} if student else None)
 
     def begin(self, present: list[str]) -> None:
         """Forget students who are no longer in the folder; mark the run as not finished and
@@ -198,26 +225,29 @@ class Gradebook:
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=FIELDS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows({**r, "points": _number(r["points"]), "max_points": _number(r["max_points"])}
-                         for r in rows)
+        writer.writerows({**{k: _cell(v) for k, v in r.items()}, "points": _number(r["points"]),
+                          "max_points": _number(r["max_points"])} for r in rows)
         ids, sums = self.exercise_ids(), totals(rows)
         lms = io.StringIO()
         table = csv.writer(lms, lineterminator="\n")
         table.writerow(["student", *ids, "total"])
         by_key = {(r["student"], r["exercise"]): r["points"] for r in rows}
         for name in sorted(self.students):
-            table.writerow([name, *(_number(by_key[(name, e)]) for e in ids), _number(sums[name][0])])
+            table.writerow([_cell(name), *(_number(by_key[(name, e)]) for e in ids), _number(sums[name][0])])
         if not complete:
             write_atomic(self.marker, f"Grading started; {len(self.students)} of {self.total} "
                                       f"submissions graded so far, and {self.out.name} holds those. If the "
                                       "grader has stopped, the run did not finish: rerun the same command.\n")
         write_atomic(self.out, text.getvalue())
         write_atomic(self.lms, lms.getvalue())
-        write_json_atomic(self.state_path, {"settings": self.key, "complete": complete,
-                                            "boundary": self.boundary or "in force",
-                                            "students": self.students})
+        self._write_state(complete=complete)
         if student is not None:
             write_atomic(self.feedback / f"{student}.md", self.feedback_text(student, rows, sums))
+
+    def _write_state(self, complete: bool = False, grading: dict[str, str] | None = None) -> None:
+        write_json_atomic(self.state_path, {"settings": self.key, "complete": complete,
+                                            "boundary": self.boundary or "in force", "submissions": self.submissions,
+                                            "grading": grading, "students": self.students})
 
     def feedback_text(self, student: str, rows: list[dict], sums: dict) -> str:
         """One student's Markdown feedback: the total and each check's message."""
@@ -233,3 +263,35 @@ class Gradebook:
         if self.boundary:
             lines += ["", f"(Graded without the boundary: {self.boundary}.)"]
         return "\n".join(lines) + "\n"
+
+
+def read_submission(path: Path) -> tuple[Any, str]:
+    """(the notebook, "") or (None, why it is not a notebook)."""
+    import nbformat  # heavy: see the note on imports at the top
+
+    if path.suffix != ".ipynb":
+        return None, f"not a notebook (a {path.suffix or 'suffix-less'} file); nothing was checked"
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+        if not isinstance(nb.get("cells"), list):
+            raise ValueError("no cells")
+        return nb, ""
+    except Exception as err:
+        return None, f"not a valid notebook ({type(err).__name__}); nothing was checked"
+
+
+def summary(rows: list[dict]) -> str:
+    """Per exercise: how many students passed, and its title; then each student's total."""
+    from bertlab import check  # heavy (torch): see the note on imports at the top
+    from bertlab.classroom import report  # heavy (torch), as above
+
+    registry = check._registry()
+    order = list(dict.fromkeys(r["exercise"] for r in rows))
+    table = []
+    for eid in order:
+        mine = [r for r in rows if r["exercise"] == eid]
+        title = "the notebook ran (ci profile)" if eid == NOTEBOOK_ROW else (
+            registry[eid].title if eid in registry else
+            "(a hidden check)" if ":" in eid else "(not a registered exercise)")
+        table.append([eid, title, f"{sum(r['passed'] for r in mine)}/{len(mine)}"])
+    return report.text_table(["exercise", "title", "passed"], table)
