@@ -167,9 +167,9 @@ def _load(factory: Any, name: str, **kwargs: Any) -> Any:
 
 
 def _check_weights(name: str) -> None:
-    """`bertlab.pretrained.check_weights` on the folder of `name`: a damaged file or a pickle is
+    """`bertlab.weightfiles.check_weights` on the folder of `name`: a damaged file or a pickle is
     one sentence before transformers reads it."""
-    from bertlab.pretrained import check_weights  # bertlab.pretrained imports this module
+    from bertlab.weightfiles import check_weights  # torch: imported when a model is loaded
 
     check_weights(model_dir(name))
 

@@ -11,7 +11,6 @@ initialises weights as BERT does, loads a checkpoint with every key and shape ch
 from __future__ import annotations
 
 import dataclasses
-import pickle
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,7 +18,8 @@ import torch
 from torch import nn
 
 from bertlab import hub
-from bertlab.errors import BertlabError, ModelFileError, ModelNotFoundError, ParameterError
+from bertlab.errors import BertlabError, ParameterError
+from bertlab.weightfiles import read_weights
 
 # ---------------------------------------------------------------------------------------
 # Loading and saving: shared by the three models
@@ -149,65 +149,3 @@ _BASE_MODULES = ("embeddings.", "encoder.", "pooler.")
 # `model_folder` is the name bertlab.model and notebook 08 use; it is `bertlab.hub.model_dir`,
 # the one resolver of model names (bundled alias, local folder, or Hub id).
 model_folder = hub.model_dir
-
-
-def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
-    """A checkpoint's tensors: model.safetensors, else pytorch_model.bin (weights only, no pickles).
-
-    A file that is cut short or damaged, or a ``.bin`` that holds Python objects beyond
-    tensors (which ``torch.load(weights_only=True)`` refuses, so no code in it runs), raises
-    `ModelFileError`: one sentence that says what to do, never a way around the check.
-    """
-    folder = Path(folder)
-    if (folder / "model.safetensors").exists():
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(folder / "model.safetensors"))
-        except (SafetensorError, OSError, ValueError) as err:
-            raise _damaged("model.safetensors", folder, err) from None
-    if (folder / "pytorch_model.bin").exists():
-        try:
-            return torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as err:
-            if "weights only" not in str(err).lower():
-                raise _damaged("pytorch_model.bin", folder, err) from None
-            raise ModelFileError(
-                f"pytorch_model.bin in {folder} was refused as unsafe: it holds Python objects beyond "
-                "tensors, and bertlab never loads pickles; if you trust the checkpoint, convert it to "
-                "safetensors in a trusted environment (load it yourself with transformers, e.g. "
-                "AutoModel.from_pretrained(folder), then save_pretrained(new_folder, "
-                "safe_serialization=True)) and load the new folder."
-            ) from None
-        except (RuntimeError, OSError, EOFError, ValueError) as err:
-            raise _damaged("pytorch_model.bin", folder, err) from None
-    raise ModelNotFoundError(
-        f"The model folder {folder.name} has no model.safetensors or pytorch_model.bin."
-    )
-
-
-def check_weights(folder: str | Path) -> None:
-    """Read a checkpoint's weights far enough to know they are whole and hold no pickle, before
-    transformers loads them (its errors are tracebacks, and its message for a pickle suggests
-    ``weights_only=False``, the one thing never to do with an unknown file): the header and
-    sizes of model.safetensors (no tensor is read), else all of pytorch_model.bin, weights only.
-    Raises `read_weights`'s one sentence; a folder with neither file is left to the loader."""
-    folder = Path(folder)
-    if (folder / "model.safetensors").exists():
-        from safetensors import SafetensorError, safe_open
-
-        try:
-            with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
-                f.keys()
-        except (SafetensorError, OSError, ValueError) as err:
-            raise _damaged("model.safetensors", folder, err) from None
-    elif (folder / "pytorch_model.bin").exists():
-        read_weights(folder)
-
-
-def _damaged(file: str, folder: Path, err: Exception) -> ModelFileError:
-    """The one "damaged weights" sentence, with the reader's own reason, first line, in brackets."""
-    reason = (str(err).strip().splitlines() or [type(err).__name__])[0].split(". ")[0].rstrip(".")
-    return ModelFileError(f"{file} in {folder} is damaged or incomplete ({type(err).__name__}: {reason}); "
-                          "download or save it again.")

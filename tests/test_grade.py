@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -357,3 +358,69 @@ def test_a_hidden_check_that_exits_is_one_sentence(tmp_path, capsys):
                  "--hidden-checks", str(tmp_path / "hidden")]) == 2  # was: exit 3, no word
     err = capsys.readouterr().err.strip()
     assert err == "error: The hidden check quits.py does not load (it calls exit(3)); fix it and grade again."
+
+
+def test_ctrl_c_stops_the_children_and_their_scratch_goes():
+    """A child left running after Ctrl-C would run to its time limit with a copy of a submission."""
+    import tempfile
+    import threading
+    import time
+
+    scratch = lambda: set(Path(tempfile.gettempdir()).glob(f"{sandbox.SCRATCH_PREFIX}{os.getpid()}-*"))  # noqa: E731
+    before, done = scratch(), {}
+    child = threading.Thread(target=lambda: done.update(result=sandbox.run_child(
+        "import time; time.sleep(120)", "", 4, 300, sandbox.Boundary(problem="testing"))))
+    start = time.monotonic()
+    child.start()
+    while not sandbox._running and time.monotonic() - start < 30:
+        time.sleep(0.05)
+    assert sandbox._running and scratch() - before  # running, in its scratch folder
+    sandbox.stop_all()
+    child.join(30)
+    assert not child.is_alive() and time.monotonic() - start < 30 and done["result"][1] is False
+    assert scratch() == before and not sandbox._running
+
+
+def test_scratch_left_by_a_killed_grader_is_removed_on_the_next_run():
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a grader pid that no longer runs
+    stale = Path(tempfile.mkdtemp(prefix=f"{sandbox.SCRATCH_PREFIX}{gone.pid}-"))
+    (stale / "ann.ipynb").write_text("{}")  # a copy of a submission
+    live = Path(tempfile.mkdtemp(prefix=f"{sandbox.SCRATCH_PREFIX}{os.getpid()}-"))
+    try:
+        assert stale in sandbox.remove_stale_scratch()
+        assert not stale.exists() and live.exists()  # a running grader's scratch is kept
+    finally:
+        shutil.rmtree(live, ignore_errors=True)
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def exercise_notebook(folder: Path, student: str, ids: list[str]) -> None:
+    """A submission with one solution and check cell per exercise id."""
+    cells = []
+    for eid in ids:
+        cells += [nbformat.v4.new_code_cell("def f(x):\n    return x", metadata={"tags": ["solution"]}),
+                  nbformat.v4.new_code_cell(f'from bertlab import check\ncheck.exercise("{eid}", f)',
+                                            metadata={"tags": ["check"]})]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), str(folder / f"{student}.ipynb"))
+
+
+def test_without_an_assignment_the_notebook_most_submissions_hold_is_graded(tmp_path, capsys):
+    from bertlab.classroom import gradebook
+    from bertlab.errors import ParameterError
+
+    for student in ("ann", "ben"):
+        exercise_notebook(tmp_path, student, ["06.1", "06.2"])
+    exercise_notebook(tmp_path, "cal", ["00.1", "00.2"])  # pasted notebook 00's exercises
+    files = sorted(tmp_path.iterdir())
+    assert gradebook.target_notebook(files) == "06"  # was: 00.1 and 00.2 columns for everyone
+    assert "grading notebook 06's exercises, which 2 of 3 submissions hold" in capsys.readouterr().err
+    assert gradebook.assignment("06")[0] == ["06.1", "06.2", "06.3"]
+    exercise_notebook(tmp_path, "dan", ["00.1"])
+    with pytest.raises(ParameterError, match=r"several notebooks \(notebook 00: 2, notebook 06: 2 files\).*--assignment"):
+        gradebook.target_notebook(sorted(tmp_path.iterdir()))

@@ -152,9 +152,11 @@ def graded(tmp_path_factory):
     submission(folder, "e_peek_rewrite", {0: peek, 1: REWRITE})  # the teacher's, the hidden checks, the others'
 
     submission(folder, "f_write_kill", {0: WRITE, 1: KILL})
-    with_06_2(folder, "i_import", IMPORT)
-    with_06_2(folder, "j_import_quietly", IMPORT_QUIETLY)
     submission(folder, "z_honest", {})
+    other = tmp / "submissions-06"  # notebook 06's assignment: graded in a run of its own
+    other.mkdir()
+    with_06_2(other, "i_import", IMPORT)
+    with_06_2(other, "j_import_quietly", IMPORT_QUIETLY)
     before, mine = tree_hashes(), psutil.Process()
     earlier = {p.pid for p in mine.children(recursive=True)}  # started by other tests of this session
     saved = os.environ.get("IPYTHONDIR")
@@ -163,11 +165,12 @@ def graded(tmp_path_factory):
     try:
         grade.grade(folder, tmp / "grades.csv", timeout=TIMEOUT * 2, time_limit=120, progress=False,
                     hidden_checks=str(hidden))
+        grade.grade(other, tmp / "grades-06.csv", timeout=TIMEOUT * 2, time_limit=120, progress=False)
     finally:
         shutil.rmtree(hidden)
         os.environ.pop("IPYTHONDIR") if saved is None else os.environ.update(IPYTHONDIR=saved)
     print(f"adversarial grading run: {time.perf_counter() - t0:.0f} s")
-    rows = list(csv.DictReader((tmp / "grades.csv").open()))
+    rows = [*csv.DictReader((tmp / "grades.csv").open()), *csv.DictReader((tmp / "grades-06.csv").open())]
     return {"rows": {(r["student"], r["exercise"]): (r["passed"] == "True", r["message"]) for r in rows},
             "before": before, "after": tree_hashes(), "tmp": tmp,
             "left": [p for p in mine.children(recursive=True) if p.pid not in earlier]}
@@ -207,7 +210,8 @@ def test_each_attack_is_recorded_for_what_it_did(graded, key):
 @pytest.mark.slow
 def test_every_student_has_every_row_and_the_honest_one_passes(graded):
     students = {s for s, _ in graded["rows"]}
-    assert len(students) == 7 and len(graded["rows"]) == 7 * 5  # notebook, 00.1, 00.2, 06.2, 00.1:long
+    # notebook, 00.1, 00.2, 00.1:long for notebook 00's five; notebook, 06.1, 06.2, 06.3 for 06's two
+    assert len(students) == 7 and len(graded["rows"]) == 5 * 4 + 2 * 4
     assert graded["rows"][("z_honest", "notebook")][0]
 
 

@@ -217,12 +217,6 @@ def _verdicts(stdout: str, nonce: str) -> list[Any]:
 # Grading a folder
 
 
-def _startup_files() -> dict[str, str]:
-    """The teacher's IPython start-up files ($IPYTHONDIR), which every kernel runs first."""
-    folder = Path(os.environ.get("IPYTHONDIR") or "/nonexistent") / "profile_default" / "startup"
-    return {p.name: p.read_text() for p in sorted(folder.glob("*.py"))} if folder.is_dir() else {}
-
-
 def grade_one(path: Path, timeout: int = 120, time_limit: int = 900, memory_gb: float = 16.0,
               boundary: sandbox.Boundary | None = None, hidden: tuple = ((), ()),
               expected: list[str] | None = None) -> dict:
@@ -248,13 +242,17 @@ def grade_one(path: Path, timeout: int = 120, time_limit: int = 900, memory_gb: 
                                   if h.partition(":")[0] in exercises)]
     nonce = os.urandom(16).hex()
     run_job = json.dumps({"notebook": path.read_text(encoding="utf-8"), "timeout": timeout, "nonce": nonce,
-                          "deadline": time_limit + 30, "startup": _startup_files()})
+                          "deadline": time_limit + 30, "startup": gradebook.startup_files()})
     check_job = json.dumps({"exercises": jobs, "timeout": timeout, "nonce": nonce, "hidden": list(sources)})
     with ThreadPoolExecutor(2) as pool:  # the run and the checks are independent
         ran = pool.submit(sandbox.run_child, RUN, run_job, memory_gb, time_limit, boundary)
         checked = pool.submit(sandbox.run_child, CHECK, check_job, memory_gb,
                               timeout * (len(jobs) + 1) + 60, boundary)
-        (run_out, run_late), (check_out, _) = ran.result(), checked.result()
+        try:
+            (run_out, run_late), (check_out, _) = ran.result(), checked.result()
+        except BaseException:  # Ctrl-C: stop the children now, so their scratch folders go with them
+            sandbox.stop_all()
+            raise
     status = _verdicts(run_out, nonce)
     if status:
         notebook = (bool(status[-1]["ok"]), str(status[-1]["message"]))
@@ -283,10 +281,12 @@ def grade(submissions: str | Path, out: str | Path = "grades.csv", timeout: int 
                              f"needs more than 1.5 GB of address space); give {MIN_MEMORY_GB:g} or more "
                              "(the default is 16).")
     gradebook.check_out(out, folder)
+    for stale in sandbox.remove_stale_scratch():
+        print(f"removed {stale}, left by a grader that was killed (it held a copy of a submission)", file=sys.stderr)
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     if not files:
         raise ParameterError(f"The submissions folder {submissions} is empty.")
-    expected, worth = gradebook.assignment(assignment_name)
+    expected, worth = gradebook.assignment(assignment_name or gradebook.target_notebook(files))
     worth.update(gradebook.read_points(points))
     sources, hidden = gradebook.load_hidden(hidden_checks)
     hidden_dirs = [NOTEBOOKS, REPO / ".git", RUNS, folder.resolve(), *([Path(hidden_checks).resolve()] if hidden_checks else [])]

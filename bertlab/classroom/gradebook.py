@@ -22,6 +22,8 @@ import csv
 import hashlib
 import io
 import json
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -91,6 +93,42 @@ def assignment(name: str | None) -> tuple[list[str] | None, dict[str, float]]:
     points = {p.exercise_id: float(nb.cells[p.check_index].metadata["points"]) for p in pairs
               if p.check_index is not None and "points" in nb.cells[p.check_index].metadata}
     return list(dict.fromkeys(p.exercise_id for p in pairs)), points
+
+
+def target_notebook(files: list[Path]) -> str:
+    """Without --assignment: the notebook whose exercises most submissions hold (each file counts
+    for the notebook most of its exercises belong to), said in one line; one sentence asking for
+    --assignment when no notebook has most. Else a pasted notebook's exercises would become
+    columns of everyone's grades, at 0."""
+    from collections import Counter
+
+    votes: Counter[str] = Counter()
+    for path in files:
+        nb, _ = read_submission(path)
+        ids = [p.exercise_id for p in exercise_pairs(nb) if p.exercise_id] if nb is not None else []
+        if ids:
+            votes[Counter(i.partition(".")[0] for i in ids).most_common(1)[0][0]] += 1
+    if not votes:
+        return ""
+    (first, n), *rest = votes.most_common()
+    if rest and rest[0][1] == n:
+        counts = ", ".join(f"notebook {k}: {v}" for k, v in sorted(votes.items()))
+        raise ParameterError(f"The submissions hold the exercises of several notebooks ({counts} files) and none has "
+                             "most; give --assignment NN to say which notebook is graded.")
+    try:
+        read_notebook(first)  # a course notebook: its exercises are the assignment
+    except Exception:
+        return ""  # a teacher's own numbering: every exercise found is graded, as before
+    if rest:
+        print(f"no --assignment: grading notebook {first}'s exercises, which {n} of {sum(votes.values())} submissions "
+              "hold (the others are recorded as the wrong notebook); give --assignment to choose", file=sys.stderr)
+    return first
+
+
+def startup_files() -> dict[str, str]:
+    """The teacher's IPython start-up files ($IPYTHONDIR), which every kernel runs first."""
+    folder = Path(os.environ.get("IPYTHONDIR") or "/nonexistent") / "profile_default" / "startup"
+    return {p.name: p.read_text() for p in sorted(folder.glob("*.py"))} if folder.is_dir() else {}
 
 
 def read_points(path: str | None) -> dict[str, float]:

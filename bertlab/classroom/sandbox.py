@@ -30,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,36 @@ def kill_tree(proc: subprocess.Popen) -> None:
     proc.kill()
 
 
+SCRATCH_PREFIX = "bertlab-grade-"  # then the grader's pid: a folder whose grader is gone is stale
+_running: set[subprocess.Popen] = set()  # the children now running, for `stop_all`
+_running_lock = threading.Lock()
+
+
+def stop_all() -> None:
+    """Kill every child still running: the grader is stopping (Ctrl-C), and a child left
+    alone would run on to its time limit, keeping its scratch folder (a copy of a submission)."""
+    with _running_lock:
+        procs = list(_running)
+    for proc in procs:
+        kill_tree(proc)
+
+
+def remove_stale_scratch() -> list[Path]:
+    """Remove this user's scratch folders left by a grader that was killed (no `finally` runs
+    after a SIGKILL): those whose grader's pid, in the name, is no longer running."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = folder.name[len(SCRATCH_PREFIX):].partition("-")[0]
+        try:
+            mine = folder.is_dir() and folder.stat().st_uid == os.getuid()
+        except OSError:
+            continue
+        if mine and pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 def run_child(code: str, stdin: str, memory_gb: float, time_limit: float,
               boundary: Boundary | None = None) -> tuple[str, bool]:
     """Run ``python -c code`` inside the boundary (or without one) with the limits;
@@ -162,7 +193,7 @@ def run_child(code: str, stdin: str, memory_gb: float, time_limit: float,
     prefix = f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit})); "
     if not boundary.problem:  # the user nobody: a fork bomb stops here (as root it would not)
         prefix += "resource.setrlimit(resource.RLIMIT_NPROC, (4096, 4096)); "
-    with tempfile.TemporaryDirectory(prefix="bertlab-grade-") as host_scratch:
+    with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as host_scratch:
         scratch = host_scratch if boundary.problem else "/tmp"
         argv = [sys.executable, "-c", prefix + code]
         proc = subprocess.Popen(
@@ -170,6 +201,8 @@ def run_child(code: str, stdin: str, memory_gb: float, time_limit: float,
             cwd=host_scratch, env=child_env(scratch), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, text=True, start_new_session=True,
         )
+        with _running_lock:
+            _running.add(proc)
         try:
             out, _ = proc.communicate(stdin, timeout=time_limit)
             return out, False
@@ -178,6 +211,8 @@ def run_child(code: str, stdin: str, memory_gb: float, time_limit: float,
             out, _ = proc.communicate()
             return out, True
         finally:
+            with _running_lock:
+                _running.discard(proc)
             if proc.poll() is None:
                 kill_tree(proc)
 
