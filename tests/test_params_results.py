@@ -92,3 +92,19 @@ def test_write_atomic_leaves_no_temporary_file_and_replaces_in_one_step(tmp_path
     results.write_atomic(target, "a,b\n3,4\n")
     assert target.read_text() == "a,b\n3,4\n"
     assert sorted(p.name for p in target.parent.iterdir()) == ["summary.csv"]
+
+
+def test_write_atomic_gives_the_mode_a_plain_open_would(tmp_path):
+    """mkstemp's files are private (0600): a new file gets what the umask allows, a replaced
+    one keeps its own mode (was: every metrics file, grades.csv and benchmark JSON was 0600)."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        new = results.write_atomic(tmp_path / "grades.csv", "a\n")
+        assert new.stat().st_mode & 0o777 == 0o644 and results._umask() == 0o022
+        new.chmod(0o640)
+        results.write_atomic(new, "b\n")
+        assert new.stat().st_mode & 0o777 == 0o640 and new.read_text() == "b\n"
+    finally:
+        os.umask(old)
