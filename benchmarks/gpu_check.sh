@@ -37,11 +37,8 @@ case "$what" in
       export PYTHONPATH="$ROOT/.carry/gpu/site${PYTHONPATH:+:$PYTHONPATH}"
     fi
     export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
-    if [ -z "$out" ]; then
-      gpu=$("$PY" -c "import re, torch; print(re.sub(r'[^a-z0-9]+', '-', torch.cuda.get_device_name().lower()).strip('-') if torch.cuda.is_available() else 'cpu')")
-      out="$ROOT/benchmarks/gpu-$gpu.json"
-    fi
     # the window (--window, 200 s) plus room for the imports and the last part's overrun
-    timeout 290 "$PY" -m bertlab.train.gpucheck run --out "$out" ${args[@]+"${args[@]}"} ;;
+    timeout 290 "$PY" -m bertlab.train.gpucheck run --out-dir "$ROOT/benchmarks" ${out:+--out "$out"} \
+      ${args[@]+"${args[@]}"} ;;
   *) echo "usage: bash benchmarks/gpu_check.sh prepare | run [--dry-run] [--out FILE] [--steps N] [--window S]" >&2; exit 2 ;;
 esac

@@ -82,3 +82,13 @@ def test_fp16_stand_in_loads_as_fp32_and_matches_the_bundled_model(tmp_path):
         a = ours.bert(**batch).last_hidden_state
         b = full.bert(**batch).last_hidden_state
     torch.testing.assert_close(a, b, atol=2e-2, rtol=0)  # fp16 storage: about 3 significant digits
+
+
+def test_an_out_that_no_gpu_check_wrote_is_refused_before_any_work(tmp_path, capsys):
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"mine": true}')
+    assert gpucheck.main(["run", "--dry-run", "--out", str(notes)]) == 2
+    assert "already exists and was not written by this command" in capsys.readouterr().err
+    assert notes.read_text() == '{"mine": true}'
+    assert gpucheck.user_arguments(["--dry-run", "--out-dir", "/x/benchmarks", "--steps", "3"]) == [
+        "--dry-run", "--steps", "3"]

@@ -25,6 +25,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -100,8 +101,6 @@ def target_notebook(files: list[Path]) -> str:
     for the notebook most of its exercises belong to), said in one line; one sentence asking for
     --assignment when no notebook has most. Else a pasted notebook's exercises would become
     columns of everyone's grades, at 0."""
-    from collections import Counter
-
     votes: Counter[str] = Counter()
     for path in files:
         nb, _ = read_submission(path)

@@ -65,6 +65,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 def failure(err: Exception) -> str:
     """What a failed run's cell did, in one line: "cell 45 raised TypeError: ...", or for a
     bare `assert` of the notebook, the check that did not hold."""
+    if type(err).__name__ == "CellExecutionError":  # nbclient's (refresh), by name as papermill's
+        return f"a cell raised {err.ename}: {str(err.evalue).strip()[:300]}"
     if type(err).__name__ != "PapermillExecutionError":  # by name: papermill loads only to execute
         text = str(err).strip()
         return f"{type(err).__name__}: {text.splitlines()[-1] if text else ''}"
@@ -139,13 +141,9 @@ def refresh_main(args: argparse.Namespace) -> int:
         try:
             notebooks.refresh(path, timeout=args.timeout)
         except Exception as err:  # nbclient's, by name: it is imported only to execute
-            kind = type(err).__name__
-            if kind not in ("CellExecutionError", "CellTimeoutError", "DeadKernelError"):
+            if type(err).__name__ not in ("CellExecutionError", "CellTimeoutError", "DeadKernelError"):
                 raise
-            lines = [line for line in str(err).strip().splitlines() if line.strip()]
-            why = (f"a cell raised {err.ename}: {str(err.evalue).strip()[:300]}" if kind == "CellExecutionError"
-                   else f"{kind}: {lines[-1][:300] if lines else 'no message'}")
-            raise BertlabError(f"{path.name} was not refreshed: {why}; the file is left as it was. Fix the notebook "
+            raise BertlabError(f"{path.name} was not refreshed: {failure(err)}; the file is left as it was. Fix the notebook "
                                f"(python -m bertlab run {path.stem[:2]} shows the failing cell) and refresh it again.") from None
         print(f"{path.name}: refreshed in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -35,7 +35,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from bertlab import hub
-from bertlab.results import write_json_atomic
+from bertlab.errors import BertlabError
+from bertlab.results import check_output, has_keys, write_json_atomic
 from bertlab.train import bench, benchtable
 from bertlab.train.config import TrainConfig
 
@@ -131,7 +132,7 @@ def bench_part(part: tuple[str, str, tuple[str, ...]], device: str, steps: int, 
     return json.loads(out.read_text())
 
 
-def run(dry_run: bool, out: str, steps: int, window: float) -> dict[str, Any]:
+def run(dry_run: bool, out: str, steps: int, window: float, out_dir: str = "benchmarks") -> dict[str, Any]:
     """Benchmark and fine-tune within `window` seconds, most wanted first (`PLAN`); the record
     is written after every part, so a run cut short keeps what it measured."""
     began = time.perf_counter()
@@ -141,11 +142,13 @@ def run(dry_run: bool, out: str, steps: int, window: float) -> dict[str, Any]:
     record: dict[str, Any] = {
         "machine": bench.machine(torch.device(device)), "dry_run": dry_run, "window_s": window,
         "bertlab_source": os.environ.get("BERTLAB_SOURCE", "unknown"),  # installed from the tree, or the tree
-        "command": "bash benchmarks/gpu_check.sh run " + " ".join(sys.argv[2:]),
+        "command": "bash benchmarks/gpu_check.sh run " + " ".join(user_arguments(sys.argv[2:])),
         "results": [], "ratios": {}, "skipped": {}, "finetunes": [], "seconds": {}, "not_run": {}}
     if not out:
         gpu = record["machine"].get("gpu", "cpu")
-        out = f"benchmarks/gpu-{re.sub(r'[^a-z0-9]+', '-', gpu.lower()).strip('-')}.json"
+        out = str(Path(out_dir) / f"gpu-{re.sub(r'[^a-z0-9]+', '-', gpu.lower()).strip('-')}.json")
+    # an earlier GPU check's record may be replaced; any other file is refused before any work
+    check_output(out, f"--out {out}", has_keys("machine", "finetunes"), None, "gpu-check.json")
     seen: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         model_name = bench.save_random_model(Path(tmp) / "tiny", "tiny") if dry_run else "minilm"
@@ -163,7 +166,8 @@ def run(dry_run: bool, out: str, steps: int, window: float) -> dict[str, Any]:
                     write_json_atomic(out, record)
             else:
                 found = bench_part(part, device, steps, dry_run, tmp)
-                record.update({k: v for k, v in found.items() if k not in ("machine", "results", "ratios", "skipped")})
+                record.update({k: v for k, v in found.items()
+                               if k not in ("machine", "command", "results", "ratios", "skipped")})
                 record["results"] += found["results"]
                 record["ratios"] = benchtable.ratios(record["results"])
                 record["skipped"].update(found.get("skipped", {}))
@@ -174,11 +178,15 @@ def run(dry_run: bool, out: str, steps: int, window: float) -> dict[str, Any]:
             key = "finetunes" if part == "finetunes" else kind(part[2][-1])
             seen[key] = max(seen.get(key, 0.0), per)
             write_json_atomic(out, record)
-    record["command"] = "bash benchmarks/gpu_check.sh run " + " ".join(sys.argv[2:])
     record["seconds"]["total"] = round(time.perf_counter() - began, 1)
     write_json_atomic(out, record)
     print(f"wrote {out}; seconds: {record['seconds']}")
     return record
+
+
+def user_arguments(argv: list[str]) -> list[str]:
+    """The arguments as the user gave them: without the --out-dir that gpu_check.sh adds."""
+    return [a for i, a in enumerate(argv) if a != "--out-dir" and (i == 0 or argv[i - 1] != "--out-dir")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,15 +196,20 @@ def main(argv: list[str] | None = None) -> int:
     prep.add_argument("--folder", default=".carry/gpu")
     go = sub.add_parser("run", help="benchmark and fine-tune (on the GPU machine)")
     go.add_argument("--dry-run", action="store_true", help="the CPU and a tiny model: checks the script in seconds")
-    go.add_argument("--out", default="", help="the JSON to write (default benchmarks/gpu-<gpu>.json)")
+    go.add_argument("--out", default="", help="the JSON to write (default OUT_DIR/gpu-<gpu>.json)")
+    go.add_argument("--out-dir", default="benchmarks", help="the folder of the default --out (gpu_check.sh: the tree's)")
     go.add_argument("--steps", type=int, default=10, help="timed steps per benchmark loop")
     go.add_argument("--window", type=float, default=200.0,
                     help="seconds the run may take; the parts that would not fit are left out, most wanted first")
     args = parser.parse_args(argv)
-    if args.what == "prepare":
-        prepare(args.folder)
-    else:
-        run(args.dry_run, args.out, args.steps, args.window)
+    try:
+        if args.what == "prepare":
+            prepare(args.folder)
+        else:
+            run(args.dry_run, args.out, args.steps, args.window, args.out_dir)
+    except BertlabError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

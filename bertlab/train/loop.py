@@ -39,7 +39,7 @@ from bertlab.train.packing import packed_collator, sentence_lengths
 from bertlab.train.precision import allow_tf32, resolve_precision
 from bertlab.train.prefetch import Prefetcher
 from bertlab.train.setup import distributed, local_device
-from bertlab.train.step import accumulate, check_losses, make_schedule, to_device, update
+from bertlab.train.step import accumulate, check_losses, make_schedule, pin, to_device, update
 from bertlab.train.throughput import Meter
 
 PREFETCH_ON = ("cuda",)  # devices whose next batches are made on a thread (bertlab.train.prefetch)
@@ -155,7 +155,7 @@ class Trainer:
     def make_batches(self, examples: list[Any], micro_batch_size: int) -> list[dict[str, Any]]:
         """One step's micro-batches on the host; pinned on CUDA (`bertlab.train.prefetch`)."""
         batches = [self.collate(micro) for micro in split(examples, micro_batch_size)]
-        return [{k: v.pin_memory() for k, v in b.items()} for b in batches] if self.device.type == "cuda" else batches
+        return [pin(b) for b in batches] if self.device.type == "cuda" else batches
 
     def accumulate(self, examples: list[Any]) -> tuple[torch.Tensor, list[int]]:
         """Forward and backward over the micro-batches of one step; returns (loss, real lengths)."""
@@ -165,7 +165,7 @@ class Trainer:
             self.upcoming = None
         lengths = [n for batch in micro_batches for n in sentence_lengths(batch["attention_mask"])]
         hook = self.hooks.before_forward
-        on_device = [to_device(b, self.device, pinned=True) for b in micro_batches]
+        on_device = [to_device(b, self.device) for b in micro_batches]
         loss = accumulate(self.step_model, on_device, self.precision,
                           self.scaler, no_sync=self.step_model.no_sync if self.world_size > 1 else None,
                           before_forward=(lambda batch: hook(self.state, batch)) if hook else None,

@@ -78,12 +78,15 @@ def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v for k, v in batch.items() if k != "labels"}
 
 
-def to_device(batch: dict[str, torch.Tensor], device: torch.device, pinned: bool = False) -> dict[str, torch.Tensor]:
-    """Copy a batch to `device`; from pinned (page-locked) memory on CUDA, so that the copy runs
-    asynchronously (non_blocking) while the GPU still works on the previous step. `pinned`:
-    the batch was pinned ahead (`bertlab.train.prefetch`); else it is pinned here."""
-    if device.type == "cuda" and not pinned:
-        batch = {k: v.pin_memory() for k, v in batch.items()}
+def pin(batch: dict[str, Any]) -> dict[str, Any]:
+    """The batch in pinned (page-locked) host memory, from which a copy to a GPU runs
+    asynchronously; `fit` pins the next step's batches ahead of use (`bertlab.train.prefetch`)."""
+    return {k: v.pin_memory() for k, v in batch.items()}
+
+
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Copy a batch to `device` (non_blocking: from pinned memory the copy overlaps the GPU's
+    work on the previous step)."""
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
